@@ -1,0 +1,57 @@
+"""Every property check on every catalog op that has the capability it needs. No torch here.
+
+Adding an op to the catalog adds its cases to these tests; no test function is written per op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from refcnn.testing import catalog, checks
+from refcnn.testing.strategies import samples
+
+# (check, capability the op needs, size budget of the drawn samples)
+PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
+    (checks.directional_fd, "backward", "small"),
+    (checks.full_jacobian_fd, "backward", "tiny"),
+    (checks.adjoint, "linear", "small"),
+    (checks.matches_definition, "definition", "small"),
+    (checks.float32_tracks_float64, None, "small"),
+]
+
+CASES = [
+    pytest.param(check, spec, budget, id=f"{check.__name__}-{spec.name}")
+    for check, capability, budget in PROPERTY_CHECKS
+    for spec in (catalog.OPS if capability is None else catalog.with_capability(capability))
+]
+
+EDGE_CASES = [
+    pytest.param(check, spec, case, id=f"{check.__name__}-{spec.name}-{case.id}")
+    for check, spec, _ in (p.values for p in CASES)
+    for case in spec.edge_cases
+]
+
+
+@pytest.mark.parametrize(("check", "spec", "budget"), CASES)
+@given(data=st.data())
+def test_property(check: Callable[..., None], spec: Any, budget: str, data: Any) -> None:
+    check(spec, data.draw(samples(spec, budget), label="sample"))
+
+
+@pytest.mark.parametrize(("check", "spec", "case"), EDGE_CASES)
+def test_property_on_edge_case(check: Callable[..., None], spec: Any, case: Any) -> None:
+    check(spec, spec.sample(case.params, case.seed))
+
+
+@pytest.mark.parametrize(
+    ("spec", "case"),
+    [pytest.param(spec, case, id=f"{spec.name}-{case.id}")
+     for spec in catalog.with_capability("error_cases") for case in spec.error_cases],
+)
+def test_bad_input_raises_documented_error(spec: Any, case: Any) -> None:
+    checks.raises_documented_error(spec, case)

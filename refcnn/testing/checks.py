@@ -1,0 +1,270 @@
+"""The checks every generic test runs, each a function ``check(spec, sample)``.
+
+Each check computes values two independent ways and a rounding-error bound for their difference
+(see :mod:`refcnn.testing.tolerance`), then compares them through
+:func:`~refcnn.testing.compare.assert_within_bound`, which records the outcome and raises on
+failure. A check never loosens a bound; if one fails, one of the two computations is wrong.
+
+The upstream gradient is always random (``sample.random``), never all ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from refcnn.gradcheck import central_difference_step, richardson_truncation_estimate
+from refcnn.testing.adapters import Adapter, Reference
+from refcnn.testing.compare import Context, assert_within_bound
+from refcnn.testing.opspec import ErrorCase, OpSpec, Sample
+from refcnn.testing.tolerance import PAIRWISE_FACTOR, gamma, unit_roundoff
+
+Array = Any
+REFERENCE = Reference()
+
+
+def _dot(a: Array, b: Array) -> float:
+    """⟨a, b⟩ accumulated in float64 (exact products of float32 or float64 values)."""
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+def _upstream(spec: OpSpec, sample: Sample, purpose: str = "upstream") -> Array:
+    out = spec.forward(**sample.inputs, **sample.kwargs)
+    return sample.random(out.shape, purpose)
+
+
+# --- finite differences -------------------------------------------------------------------------
+
+
+def _fd_quotient(spec: OpSpec, sample: Sample, upstream: Array,
+                 direction: Mapping[str, Array], h: float) -> tuple[float, float]:
+    """D = (φ(h) − φ(−h)) / 2h with φ(t) = ⟨upstream, f(x + t·v)⟩, and a bound on |D − φ'(0)|.
+
+    Rounding: each φ(±h) is off by at most ⟨|g|, E±⟩ + γ_n·⟨|g|, |f(x±)|⟩, where E± is the
+    forward bound with ``degree`` extra roundings for storing x ± h·v; the subtraction and the
+    division add γ_2·|D|. Truncation: zero when the op is a polynomial of degree ≤ 2 in t (central
+    differences are exact for quadratics); otherwise Richardson's estimate |D(h) − D(2h)|/3.
+    """
+    dtype = np.dtype(sample.dtype)
+    n = upstream.size
+
+    def phi_with_bound(t: float) -> tuple[float, float]:
+        moved = {name: value if name not in direction else (value + t * direction[name]).astype(dtype)
+                 for name, value in sample.inputs.items()}
+        out = spec.forward(**moved, **sample.kwargs)
+        phi = _dot(upstream, out)
+        rounding = spec.tolerance.forward_bound(spec, moved, sample.kwargs, dtype,
+                                                extra_terms=spec.tolerance.degree)
+        g = np.abs(upstream.astype(np.float64))
+        bound = float(np.sum(g * rounding) + gamma(n, np.float64) * np.sum(g * np.abs(out)))
+        return phi, bound
+
+    (plus, plus_bound), (minus, minus_bound) = phi_with_bound(h), phi_with_bound(-h)
+    quotient = (plus - minus) / (2.0 * h)
+    bound = (plus_bound + minus_bound) / (2.0 * h) + gamma(2, np.float64) * abs(quotient)
+    if spec.polynomial_degree is None or spec.polynomial_degree > 2:
+        (plus2, _), (minus2, _) = phi_with_bound(2 * h), phi_with_bound(-2 * h)
+        bound += richardson_truncation_estimate(quotient, (plus2 - minus2) / (4.0 * h))
+    return quotient, bound
+
+
+def _analytic(spec: OpSpec, sample: Sample, upstream: Array) -> tuple[dict[str, Array],
+                                                                        dict[str, Array]]:
+    grads = spec.backward_dict(upstream, sample.inputs, sample.kwargs)
+    bounds = spec.tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, upstream,
+                                            sample.dtype)
+    return grads, bounds
+
+
+def _step(sample: Sample) -> float:
+    scale = max((float(np.max(np.abs(v), initial=0.0)) for v in sample.inputs.values()
+                 if v is not None), default=1.0)
+    return central_difference_step(sample.dtype, scale)
+
+
+def directional_fd(spec: OpSpec, sample: Sample) -> None:
+    """Σ_i ⟨∂L/∂x_i, v_i⟩ from backward equals the central difference of ⟨g, f⟩ along v.
+
+    v is a random signed direction in ALL differentiable inputs at once (scaled to max |v| = 1),
+    so one check costs two forward calls whatever the input size.
+    """
+    dtype = np.dtype(sample.dtype)
+    upstream = _upstream(spec, sample)
+    grads, grad_bounds = _analytic(spec, sample, upstream)
+    raw = {name: sample.random(sample.inputs[name].shape, f"direction {name}")
+           for name in grads}
+    largest = max((float(np.max(np.abs(v), initial=0.0)) for v in raw.values()), default=1.0)
+    direction = {name: (v / largest).astype(dtype) for name, v in raw.items()}
+    quotient, fd_bound = _fd_quotient(spec, sample, upstream, direction, _step(sample))
+    analytic = sum(_dot(grads[n], direction[n]) for n in grads)
+    m = sum(direction[n].size for n in grads)
+    analytic_bound = float(sum(
+        np.sum(grad_bounds[n] * np.abs(direction[n]))
+        + gamma(m, np.float64) * _dot(np.abs(grads[n]), np.abs(direction[n]))
+        for n in grads
+    ))
+    context = Context(sample, "directional_fd", "<grad, v>", "backward vs finite differences")
+    assert_within_bound(analytic, quotient, fd_bound + analytic_bound, context)
+
+
+def full_jacobian_fd(spec: OpSpec, sample: Sample) -> None:
+    """Every element of every gradient vs its own central difference (tiny shapes only).
+
+    Column j of the Jacobian, contracted with the random upstream g, is the directional
+    derivative along the unit vector e_j: (⟨g, f(x + h·e_j)⟩ − ⟨g, f(x − h·e_j)⟩) / 2h.
+    """
+    upstream = _upstream(spec, sample)
+    grads, grad_bounds = _analytic(spec, sample, upstream)
+    h = _step(sample)
+    for name, grad in grads.items():
+        numeric = np.empty(grad.shape, dtype=np.float64)
+        fd_bounds = np.empty(grad.shape, dtype=np.float64)
+        for index in np.ndindex(grad.shape):
+            unit = np.zeros(grad.shape, dtype=sample.dtype)
+            unit[index] = 1
+            numeric[index], fd_bounds[index] = _fd_quotient(spec, sample, upstream, {name: unit}, h)
+        context = Context(sample, "full_jacobian_fd", f"grad_{name}",
+                          "backward vs finite differences")
+        assert_within_bound(grad, numeric, fd_bounds + grad_bounds[name], context)
+
+
+# --- identities that need no reference values ---------------------------------------------------
+
+
+def adjoint(spec: OpSpec, sample: Sample) -> None:
+    """For each input x the op is linear in: ⟨f(x) − f(0), y⟩ = ⟨x, backward(y)_x⟩, random y.
+
+    For im2col this is ⟨im2col(x), C⟩ = ⟨x, col2im(C)⟩. Subtracting f(0) removes affine terms
+    (conv's bias), so the identity holds for every op that is affine in x.
+    """
+    dtype = np.dtype(sample.dtype)
+    tolerance = spec.tolerance
+    for name in spec.linear_in:
+        x = sample.inputs[name]
+        zeroed = {**sample.inputs, name: np.zeros_like(x)}
+        out = spec.forward(**sample.inputs, **sample.kwargs)
+        y = sample.random(out.shape, f"adjoint {name}")
+        image = out - spec.forward(**zeroed, **sample.kwargs)
+        lhs = _dot(image, y)
+        grad = spec.backward_dict(y, sample.inputs, sample.kwargs)[name]
+        rhs = _dot(x, grad)
+        u, y_abs = unit_roundoff(dtype), np.abs(y.astype(np.float64))
+        image_bound = (tolerance.forward_bound(spec, sample.inputs, sample.kwargs, dtype)
+                       + tolerance.forward_bound(spec, zeroed, sample.kwargs, dtype)
+                       + u * np.abs(image))
+        lhs_bound = np.sum(y_abs * image_bound) + gamma(y.size, np.float64) * _dot(
+            y_abs, np.abs(image))
+        grad_bound = tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, y, dtype)[name]
+        x_abs = np.abs(x.astype(np.float64))
+        rhs_bound = np.sum(x_abs * grad_bound) + gamma(x.size, np.float64) * _dot(
+            x_abs, np.abs(grad))
+        context = Context(sample, "adjoint", f"adjoint in {name}", "<f(x), y> vs <x, f*(y)>")
+        assert_within_bound(rhs, lhs, float(lhs_bound + rhs_bound), context)
+
+
+def matches_definition(spec: OpSpec, sample: Sample) -> None:
+    """The vectorised forward equals the op's direct definition (plain nested sums)."""
+    if spec.definition is None:
+        raise TypeError(f"{spec.name} has no direct definition")
+    fast = spec.forward(**sample.inputs, **sample.kwargs)
+    slow = spec.definition(**sample.inputs, **sample.kwargs)
+    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, sample.kwargs,
+                                                           sample.dtype)
+    assert_within_bound(fast, slow, bound,
+                        Context(sample, "matches_definition", "out", "im2col path vs definition"))
+
+
+def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:
+    """float32 in gives float32 out, within float32's bound of the float64 result.
+
+    The float32 sample's values are widened exactly, so the only difference is the arithmetic.
+    """
+    single = sample if sample.dtype == "float32" else spec.sample(sample.params, sample.seed,
+                                                                    "float32")
+    double = single.with_dtype("float64")
+    checks: list[tuple[str, Array, Array, Array]] = []
+    out32 = spec.forward(**single.inputs, **single.kwargs)
+    out64 = spec.forward(**double.inputs, **double.kwargs)
+    tol = spec.tolerance
+    checks.append(("out", out32, out64,
+                   tol.forward_bound(spec, double.inputs, double.kwargs, np.float32)
+                   + tol.forward_bound(spec, double.inputs, double.kwargs, np.float64)))
+    if spec.backward is not None:
+        upstream32 = single.random(out32.shape, "upstream")
+        upstream64 = upstream32.astype(np.float64)
+        grads32 = spec.backward_dict(upstream32, single.inputs, single.kwargs)
+        grads64 = spec.backward_dict(upstream64, double.inputs, double.kwargs)
+        bounds32 = tol.backward_bounds(spec, double.inputs, double.kwargs, upstream64, np.float32)
+        bounds64 = tol.backward_bounds(spec, double.inputs, double.kwargs, upstream64, np.float64)
+        for name in grads32:
+            checks.append((f"grad_{name}", grads32[name], grads64[name],
+                           bounds32[name] + bounds64[name]))
+    for quantity, value32, value64, bound in checks:
+        context = Context(single, "float32_tracks_float64", quantity, "float32 vs float64")
+        assert_within_bound(value32, value64, bound, context, expected_dtype=np.float32)
+
+
+# --- against another implementation -------------------------------------------------------------
+
+
+def matches_candidate(spec: OpSpec, sample: Sample, candidate: Adapter,
+                      reference: Adapter = REFERENCE, check: str = "matches_candidate") -> None:
+    """Forward and every gradient of ``candidate`` vs refcnn, same dtype, same random upstream.
+
+    Both are held to the same model, so they may differ by PAIRWISE_FACTOR·γ_k·magnitude. The
+    candidate must return arrays of the sample's dtype.
+    """
+    versus = f"{candidate.name} vs {reference.name}"
+    expected_out = reference.forward(spec, sample.inputs, sample.kwargs)
+    actual_out = candidate.forward(spec, sample.inputs, sample.kwargs)
+    out_bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, sample.kwargs,
+                                                               sample.dtype)
+    assert_within_bound(actual_out, expected_out, out_bound,
+                        Context(sample, check, "out", versus), expected_dtype=sample.dtype)
+    if spec.backward is None:
+        return
+    upstream = sample.random(expected_out.shape, "upstream")
+    expected = reference.backward(spec, sample.inputs, sample.kwargs, upstream)
+    actual = candidate.backward(spec, sample.inputs, sample.kwargs, upstream)
+    bounds = spec.tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, upstream,
+                                            sample.dtype)
+    for name, value in expected.items():
+        assert_within_bound(actual[name], value, PAIRWISE_FACTOR * bounds[name],
+                            Context(sample, check, f"grad_{name}", versus),
+                            expected_dtype=sample.dtype)
+
+
+def matches_torch(spec: OpSpec, sample: Sample) -> None:
+    """:func:`matches_candidate` with torch (CPU) as the candidate."""
+    from refcnn.testing.adapters.torch_adapter import Torch
+
+    matches_candidate(spec, sample, Torch("cpu"), check="matches_torch")
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def raises_documented_error(spec: OpSpec, case: ErrorCase) -> None:
+    """The call raises ``case.error`` with a message matching ``case.match``."""
+    arguments = case.materialize()
+    function = spec.backward if "grad_out" in arguments else spec.forward
+    assert function is not None
+    try:
+        function(**arguments)
+    except case.error as error:
+        if not re.search(case.match, str(error)):
+            raise AssertionError(
+                f"{spec.name} [{case.id}] raised {type(error).__name__}({str(error)!r}), whose "
+                f"message does not match {case.match!r}"
+            ) from error
+        return
+    except Exception as error:
+        raise AssertionError(
+            f"{spec.name} [{case.id}] raised {type(error).__name__}({error}), "
+            f"expected {case.error.__name__} matching {case.match!r}"
+        ) from error
+    raise AssertionError(f"{spec.name} [{case.id}] raised nothing, expected "
+                         f"{case.error.__name__} matching {case.match!r}")

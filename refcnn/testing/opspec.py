@@ -1,0 +1,181 @@
+"""The op record (OpSpec) and the samples it produces.
+
+An op is declared once, as data; every generic test iterates over these records. A sample is a
+pure function of ``(params, seed, dtype)``: hypothesis draws ``params`` (the geometry, built
+constructively by a strategy) and ``seed``; the arrays come from NumPy's generator. That keeps
+shrinking on what matters (shapes, strides, pads) and makes every failure reproducible from the
+three values a record stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refcnn.testing.tolerance import Multilinear
+
+Array = NDArray[np.floating[Any]]
+Params = Mapping[str, Any]
+Layout = tuple[dict[str, tuple[int, ...] | None], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """Placeholder for an array argument of an error case: random values of this shape/dtype."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float64"
+
+    def materialize(self) -> Any:
+        values = np.random.default_rng(0).standard_normal(self.shape)
+        if np.issubdtype(np.dtype(self.dtype), np.floating):
+            return values.astype(self.dtype)
+        return np.round(values).astype(self.dtype)
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """A bad call and the error it must raise: ``error`` whose message matches ``match``."""
+
+    id: str
+    arguments: Mapping[str, Any]  # ArraySpec for arrays, plain values otherwise
+    error: type[Exception]
+    match: str
+
+    def materialize(self) -> dict[str, Any]:
+        return {k: v.materialize() if isinstance(v, ArraySpec) else v
+                for k, v in self.arguments.items()}
+
+
+@dataclass(frozen=True)
+class EdgeCase:
+    """A hand-picked geometry that random drawing may miss; arrays from ``seed`` as usual."""
+
+    id: str
+    params: Mapping[str, Any]
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One op, declared once. Capabilities are derived from which fields are set.
+
+    forward(**inputs, **kwargs) -> output array
+    backward(grad_out, **inputs, **kwargs) -> tuple of gradients aligned with ``differentiable``
+        (None where an optional input is None)
+    layout(params) -> (shapes of the array inputs, None for an absent optional one; kwargs)
+    params(budget) -> hypothesis strategy of params dicts; budget "small" or "tiny" (full
+        Jacobians)
+    definition: an independent forward written from the definition (small shapes only)
+    linear_in: inputs in which the op is linear (affine: bias terms cancel in the adjoint check)
+    polynomial_degree: total degree in all inputs together; central differences are exact
+        (no truncation error) when it is at most 2
+    torch_forward(**torch_inputs, **kwargs) -> torch output; torch is imported inside it, so the
+        catalog never imports torch
+    """
+
+    name: str
+    family: str
+    kind: str
+    summary: str
+    inputs: tuple[str, ...]
+    forward: Callable[..., Array]
+    layout: Callable[[Params], Layout]
+    params: Callable[[str], Any]
+    tolerance: Multilinear
+    backward: Callable[..., tuple[Array | None, ...]] | None = None
+    differentiable: tuple[str, ...] = ()
+    linear_in: tuple[str, ...] = ()
+    polynomial_degree: int | None = None
+    definition: Callable[..., Array] | None = None
+    edge_cases: tuple[EdgeCase, ...] = ()
+    error_cases: tuple[ErrorCase, ...] = ()
+    torch_name: str | None = None
+    torch_forward: Callable[..., Any] | None = None
+    docs: str | None = None
+    conventions: tuple[str, ...] = field(default=())
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        flags = {
+            "backward": self.backward is not None,
+            "linear": bool(self.linear_in),
+            "definition": self.definition is not None,
+            "torch": self.torch_forward is not None,
+            "edge_cases": bool(self.edge_cases),
+            "error_cases": bool(self.error_cases),
+        }
+        return tuple(name for name, present in flags.items() if present)
+
+    def backward_dict(self, grad_out: Array, inputs: Mapping[str, Any],
+                      kwargs: Mapping[str, Any]) -> dict[str, Array]:
+        """Call ``backward`` and name its results; inputs that are None are left out."""
+        if self.backward is None:
+            raise TypeError(f"{self.name} has no backward")
+        grads = self.backward(grad_out, **inputs, **kwargs)
+        if len(grads) != len(self.differentiable):
+            raise TypeError(
+                f"{self.name}.backward returned {len(grads)} gradients, expected one per "
+                f"differentiable input {self.differentiable}"
+            )
+        return {name: grad for name, grad in zip(self.differentiable, grads, strict=True)
+                if inputs.get(name) is not None}
+
+    def sample(self, params: Params, seed: int, dtype: str = "float64") -> Sample:
+        """The sample for ``(params, seed, dtype)``; this is what a repro snippet calls."""
+        shapes, kwargs = self.layout(params)
+        rng = stream(seed, "inputs")
+        inputs = {
+            name: None if shape is None else rng.standard_normal(shape).astype(dtype)
+            for name, shape in shapes.items()
+        }
+        return Sample(op=self.name, params=dict(params), seed=seed, dtype=dtype,
+                      inputs=inputs, kwargs=kwargs)
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """An independent generator per (seed, purpose), so that drawing one never shifts another."""
+    salt = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+    return np.random.default_rng([seed, salt])
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Concrete arguments for one call of an op, reproducible from (op, params, seed, dtype)."""
+
+    op: str
+    params: dict[str, Any]
+    seed: int
+    dtype: str
+    inputs: dict[str, Any]
+    kwargs: dict[str, Any]
+
+    def random(self, shape: tuple[int, ...], purpose: str) -> Array:
+        """Standard-normal values of ``shape`` in the sample's dtype, e.g. an upstream gradient.
+
+        Never all ones: an all-ones upstream hides transposed and mis-summed gradients.
+        """
+        return stream(self.seed, purpose).standard_normal(shape).astype(self.dtype)
+
+    def with_dtype(self, dtype: str) -> Sample:
+        """The same values in another dtype (exact when widening float32 -> float64)."""
+        inputs = {k: None if v is None else v.astype(dtype) for k, v in self.inputs.items()}
+        return Sample(self.op, self.params, self.seed, dtype, inputs, self.kwargs)
+
+    def describe(self) -> str:
+        shapes = {k: None if v is None else tuple(v.shape) for k, v in self.inputs.items()}
+        return f"{self.op}(shapes={shapes}, {self.kwargs}) [{self.dtype}, seed={self.seed}]"
+
+    def repro(self, check: str) -> str:
+        """A paste-able snippet that re-runs ``check`` on exactly this sample."""
+        return (
+            "from refcnn.testing import catalog, checks\n"
+            f"spec = catalog.get({self.op!r})\n"
+            f"sample = spec.sample({self.params!r}, seed={self.seed}, dtype={self.dtype!r})\n"
+            f"checks.{check}(spec, sample)"
+        )

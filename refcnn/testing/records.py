@@ -1,0 +1,67 @@
+"""Discrepancy records: one JSON line per comparison, one file per process, merged afterwards.
+
+Set ``REFCNN_RECORDS_DIR`` (the nox sessions do) and every comparison made through
+:func:`refcnn.testing.compare.assert_within_bound` appends a record to
+``$REFCNN_RECORDS_DIR/records-<worker>.jsonl``; ``<worker>`` is the pytest-xdist worker id
+(``gw0``, ``gw1``, ...) or ``main``, so parallel workers never write to the same file. Without the
+variable, records are not kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+RECORDS_DIR_VARIABLE = "REFCNN_RECORDS_DIR"
+
+
+@dataclass(frozen=True)
+class Record:
+    """The outcome of one comparison of one output (or gradient) on one sample."""
+
+    op: str
+    check: str  # e.g. "matches_torch", "directional_fd", "adjoint"
+    quantity: str  # "out", "grad_x", "grad_weight", ... or "<x, grad>" for scalar identities
+    dtype: str
+    params: str  # repr of the drawn params: paste-able Python
+    seed: int
+    elements: int
+    max_abs_error: float
+    max_rel_error: float
+    worst_ratio: float  # max over elements of observed / bound; <= 1 passes
+    worst_index: list[int]
+    passed: bool
+    message: str
+    repro: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), allow_nan=True, sort_keys=True)
+
+
+def records_dir() -> Path | None:
+    value = os.environ.get(RECORDS_DIR_VARIABLE)
+    return Path(value) if value else None
+
+
+def append(record: Record) -> None:
+    """Append ``record`` to this process's JSON-lines file, if records are being kept."""
+    directory = records_dir()
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(directory / f"records-{worker}.jsonl", "a", encoding="utf-8") as stream:
+        stream.write(record.to_json() + "\n")
+
+
+def read_all(directory: Path) -> Iterator[dict[str, Any]]:
+    """Every record from every worker file under ``directory``, in file then line order."""
+    for path in sorted(directory.glob("records-*.jsonl")):
+        with open(path, encoding="utf-8") as stream:
+            for line in stream:
+                if line.strip():
+                    yield json.loads(line)
