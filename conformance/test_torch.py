@@ -25,8 +25,11 @@ def test_matches_torch(spec: Any, dtype: str, data: Any) -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     ("spec", "case"),
-    [pytest.param(spec, case, id=f"{spec.name}-{case.id}")
-     for spec in catalog.with_capability("torch") for case in spec.edge_cases],
+    [
+        pytest.param(spec, case, id=f"{spec.name}-{case.id}")
+        for spec in catalog.with_capability("torch")
+        for case in spec.edge_cases
+    ],
 )
 def test_matches_torch_on_edge_case(spec: Any, case: Any, dtype: str) -> None:
     checks.matches_torch(spec, spec.sample(case.params, case.seed, dtype))

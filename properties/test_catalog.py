@@ -50,8 +50,11 @@ def test_property_on_edge_case(check: Callable[..., None], spec: Any, case: Any)
 
 @pytest.mark.parametrize(
     ("spec", "case"),
-    [pytest.param(spec, case, id=f"{spec.name}-{case.id}")
-     for spec in catalog.with_capability("error_cases") for case in spec.error_cases],
+    [
+        pytest.param(spec, case, id=f"{spec.name}-{case.id}")
+        for spec in catalog.with_capability("error_cases")
+        for case in spec.error_cases
+    ],
 )
 def test_bad_input_raises_documented_error(spec: Any, case: Any) -> None:
     checks.raises_documented_error(spec, case)

@@ -33,9 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 IntPair: TypeAlias = int | tuple[int, int]
-Padding: TypeAlias = (
-    int | tuple[int, int] | tuple[int, int, int, int] | Literal["same", "valid"]
-)
+Padding: TypeAlias = int | tuple[int, int] | tuple[int, int, int, int] | Literal["same", "valid"]
 FloatArray: TypeAlias = NDArray[np.floating[Any]]
 
 
@@ -47,9 +45,7 @@ def int_pair(value: object, name: str, *, minimum: int) -> tuple[int, int]:
     """Normalise an int or a pair of ints to ``(h, w)``, each at least ``minimum``."""
     if _is_int(value):
         pair = (int(value), int(value))  # type: ignore[call-overload]
-    elif (
-        isinstance(value, tuple | list) and len(value) == 2 and all(_is_int(v) for v in value)
-    ):
+    elif isinstance(value, tuple | list) and len(value) == 2 and all(_is_int(v) for v in value):
         pair = (int(value[0]), int(value[1]))
     else:
         raise TypeError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
@@ -101,8 +97,9 @@ def normalize_padding(
     return (top, bottom, left, right)
 
 
-def output_length(length: int, kernel: int, stride: int, pad_before: int, pad_after: int,
-                  dilation: int) -> int:
+def output_length(
+    length: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int
+) -> int:
     """``floor((L + pad_before + pad_after − d·(k − 1) − 1) / s) + 1``."""
     return (length + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
 
@@ -200,9 +197,7 @@ def check_float_array(value: object, name: str, ndim: int, layout: str) -> Float
     if not np.issubdtype(value.dtype, np.floating):
         raise TypeError(f"{name} must have a floating dtype, got {name}.dtype={value.dtype}")
     if value.ndim != ndim:
-        raise ValueError(
-            f"{name} must be {ndim}-D {layout}, got {name}.shape={value.shape}"
-        )
+        raise ValueError(f"{name} must be {ndim}-D {layout}, got {name}.shape={value.shape}")
     return value
 
 

@@ -2,7 +2,8 @@
 
 Central differences, for a step h::
 
-    f'(x) ≈ (f(x + h) − f(x − h)) / 2h,   error = h²·f'''(ξ)/6  (truncation)  +  ~u·|f|/h  (rounding)
+    f'(x) ≈ (f(x + h) − f(x − h)) / 2h,
+    error = h²·f'''(ξ)/6 (truncation) + ~u·|f|/h (rounding)
 
 The two error terms balance at h ≈ u^(1/3) (u the unit roundoff), scaled by the size of x so that
 the step is a relative, not absolute, perturbation::
@@ -36,8 +37,9 @@ def central_difference_step(dtype: DTypeLike, scale: float = 1.0) -> float:
     return float(np.cbrt(u) * max(1.0, abs(scale)))
 
 
-def directional_derivative(f: Callable[[Array], float], x: Array, direction: Array,
-                           h: float | None = None) -> float:
+def directional_derivative(
+    f: Callable[[Array], float], x: Array, direction: Array, h: float | None = None
+) -> float:
     """Central difference of a scalar function ``f`` at ``x`` along ``direction``."""
     if h is None:
         h = central_difference_step(x.dtype, float(np.max(np.abs(x), initial=0.0)))

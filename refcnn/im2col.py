@@ -49,8 +49,7 @@ def im2col(
 ) -> FloatArray:
     """Unroll every window of ``x`` (N, C, H, W) into a row: returns (N·OH·OW, C·KH·KW)."""
     check_float_array(x, "x", 4, "(N, C, H, W)")
-    n, c, h, w = x.shape
-    geometry = window_geometry((h, w), kernel_size, stride, padding, dilation)
+    geometry = window_geometry(x.shape[2:], kernel_size, stride, padding, dilation)
     return im2col_with_geometry(x, geometry)
 
 
@@ -78,7 +77,7 @@ def col2im(
     padding: object = 0,
     dilation: object = 1,
 ) -> FloatArray:
-    """Adjoint of :func:`im2col`: scatter-ADD each row of ``col`` back into an (N, C, H, W) image."""
+    """Adjoint of :func:`im2col`: scatter-ADD each row of ``col`` back into (N, C, H, W)."""
     check_float_array(col, "col", 2, "(N·OH·OW, C·KH·KW)")
     if len(input_shape) != 4 or not all(isinstance(v, int | np.integer) for v in input_shape):
         raise ValueError(f"input_shape must be (N, C, H, W), got input_shape={input_shape!r}")

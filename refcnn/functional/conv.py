@@ -57,9 +57,7 @@ def _conv2d_geometry(
     groups = int(groups)
     c_out, c_per_group = weight.shape[:2]
     if c_out % groups != 0:
-        raise ValueError(
-            f"weight.shape[0] (C_out={c_out}) must be divisible by groups={groups}"
-        )
+        raise ValueError(f"weight.shape[0] (C_out={c_out}) must be divisible by groups={groups}")
     if x.shape[1] != c_per_group * groups:
         raise ValueError(
             f"channel mismatch: x.shape={x.shape} has C_in={x.shape[1]}, but weight.shape="
@@ -144,7 +142,7 @@ def _split_groups(matrix: FloatArray, groups: int) -> FloatArray:
 
 def _merge_groups(stacked: FloatArray) -> FloatArray:
     """(G, P, K) -> (P, G·K), the inverse of :func:`_split_groups`."""
-    groups, rows, _ = stacked.shape
+    _, rows, _ = stacked.shape
     return stacked.transpose(1, 0, 2).reshape(rows, -1)
 
 
@@ -163,7 +161,7 @@ def conv2d_direct(
     (a tap that falls into the padding simply contributes nothing), no matrix product.
     """
     geometry, groups = _conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
-    n_batch, c_in, height, width = x.shape
+    n_batch, _, height, width = x.shape
     c_out, c_group, kh, kw = weight.shape
     o_group = c_out // groups
     (sh, sw), (dh, dw) = geometry.stride, geometry.dilation

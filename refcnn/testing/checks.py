@@ -39,8 +39,9 @@ def _upstream(spec: OpSpec, sample: Sample, purpose: str = "upstream") -> Array:
 # --- finite differences -------------------------------------------------------------------------
 
 
-def _fd_quotient(spec: OpSpec, sample: Sample, upstream: Array,
-                 direction: Mapping[str, Array], h: float) -> tuple[float, float]:
+def _fd_quotient(
+    spec: OpSpec, sample: Sample, upstream: Array, direction: Mapping[str, Array], h: float
+) -> tuple[float, float]:
     """D = (φ(h) − φ(−h)) / 2h with φ(t) = ⟨upstream, f(x + t·v)⟩, and a bound on |D − φ'(0)|.
 
     Rounding: each φ(±h) is off by at most ⟨|g|, E±⟩ + γ_n·⟨|g|, |f(x±)|⟩, where E± is the
@@ -52,12 +53,15 @@ def _fd_quotient(spec: OpSpec, sample: Sample, upstream: Array,
     n = upstream.size
 
     def phi_with_bound(t: float) -> tuple[float, float]:
-        moved = {name: value if name not in direction else (value + t * direction[name]).astype(dtype)
-                 for name, value in sample.inputs.items()}
+        moved = {
+            name: value if name not in direction else (value + t * direction[name]).astype(dtype)
+            for name, value in sample.inputs.items()
+        }
         out = spec.forward(**moved, **sample.kwargs)
         phi = _dot(upstream, out)
-        rounding = spec.tolerance.forward_bound(spec, moved, sample.kwargs, dtype,
-                                                extra_terms=spec.tolerance.degree)
+        rounding = spec.tolerance.forward_bound(
+            spec, moved, sample.kwargs, dtype, extra_terms=spec.tolerance.degree
+        )
         g = np.abs(upstream.astype(np.float64))
         bound = float(np.sum(g * rounding) + gamma(n, np.float64) * np.sum(g * np.abs(out)))
         return phi, bound
@@ -71,17 +75,21 @@ def _fd_quotient(spec: OpSpec, sample: Sample, upstream: Array,
     return quotient, bound
 
 
-def _analytic(spec: OpSpec, sample: Sample, upstream: Array) -> tuple[dict[str, Array],
-                                                                        dict[str, Array]]:
+def _analytic(
+    spec: OpSpec, sample: Sample, upstream: Array
+) -> tuple[dict[str, Array], dict[str, Array]]:
     grads = spec.backward_dict(upstream, sample.inputs, sample.kwargs)
-    bounds = spec.tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, upstream,
-                                            sample.dtype)
+    bounds = spec.tolerance.backward_bounds(
+        spec, sample.inputs, sample.kwargs, upstream, sample.dtype
+    )
     return grads, bounds
 
 
 def _step(sample: Sample) -> float:
-    scale = max((float(np.max(np.abs(v), initial=0.0)) for v in sample.inputs.values()
-                 if v is not None), default=1.0)
+    scale = max(
+        (float(np.max(np.abs(v), initial=0.0)) for v in sample.inputs.values() if v is not None),
+        default=1.0,
+    )
     return central_difference_step(sample.dtype, scale)
 
 
@@ -94,18 +102,19 @@ def directional_fd(spec: OpSpec, sample: Sample) -> None:
     dtype = np.dtype(sample.dtype)
     upstream = _upstream(spec, sample)
     grads, grad_bounds = _analytic(spec, sample, upstream)
-    raw = {name: sample.random(sample.inputs[name].shape, f"direction {name}")
-           for name in grads}
+    raw = {name: sample.random(sample.inputs[name].shape, f"direction {name}") for name in grads}
     largest = max((float(np.max(np.abs(v), initial=0.0)) for v in raw.values()), default=1.0)
     direction = {name: (v / largest).astype(dtype) for name, v in raw.items()}
     quotient, fd_bound = _fd_quotient(spec, sample, upstream, direction, _step(sample))
     analytic = sum(_dot(grads[n], direction[n]) for n in grads)
     m = sum(direction[n].size for n in grads)
-    analytic_bound = float(sum(
-        np.sum(grad_bounds[n] * np.abs(direction[n]))
-        + gamma(m, np.float64) * _dot(np.abs(grads[n]), np.abs(direction[n]))
-        for n in grads
-    ))
+    analytic_bound = float(
+        sum(
+            np.sum(grad_bounds[n] * np.abs(direction[n]))
+            + gamma(m, np.float64) * _dot(np.abs(grads[n]), np.abs(direction[n]))
+            for n in grads
+        )
+    )
     context = Context(sample, "directional_fd", "<grad, v>", "backward vs finite differences")
     assert_within_bound(analytic, quotient, fd_bound + analytic_bound, context)
 
@@ -126,8 +135,9 @@ def full_jacobian_fd(spec: OpSpec, sample: Sample) -> None:
             unit = np.zeros(grad.shape, dtype=sample.dtype)
             unit[index] = 1
             numeric[index], fd_bounds[index] = _fd_quotient(spec, sample, upstream, {name: unit}, h)
-        context = Context(sample, "full_jacobian_fd", f"grad_{name}",
-                          "backward vs finite differences")
+        context = Context(
+            sample, "full_jacobian_fd", f"grad_{name}", "backward vs finite differences"
+        )
         assert_within_bound(grad, numeric, fd_bounds + grad_bounds[name], context)
 
 
@@ -152,15 +162,19 @@ def adjoint(spec: OpSpec, sample: Sample) -> None:
         grad = spec.backward_dict(y, sample.inputs, sample.kwargs)[name]
         rhs = _dot(x, grad)
         u, y_abs = unit_roundoff(dtype), np.abs(y.astype(np.float64))
-        image_bound = (tolerance.forward_bound(spec, sample.inputs, sample.kwargs, dtype)
-                       + tolerance.forward_bound(spec, zeroed, sample.kwargs, dtype)
-                       + u * np.abs(image))
+        image_bound = (
+            tolerance.forward_bound(spec, sample.inputs, sample.kwargs, dtype)
+            + tolerance.forward_bound(spec, zeroed, sample.kwargs, dtype)
+            + u * np.abs(image)
+        )
         lhs_bound = np.sum(y_abs * image_bound) + gamma(y.size, np.float64) * _dot(
-            y_abs, np.abs(image))
+            y_abs, np.abs(image)
+        )
         grad_bound = tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, y, dtype)[name]
         x_abs = np.abs(x.astype(np.float64))
         rhs_bound = np.sum(x_abs * grad_bound) + gamma(x.size, np.float64) * _dot(
-            x_abs, np.abs(grad))
+            x_abs, np.abs(grad)
+        )
         context = Context(sample, "adjoint", f"adjoint in {name}", "<f(x), y> vs <x, f*(y)>")
         assert_within_bound(rhs, lhs, float(lhs_bound + rhs_bound), context)
 
@@ -171,10 +185,12 @@ def matches_definition(spec: OpSpec, sample: Sample) -> None:
         raise TypeError(f"{spec.name} has no direct definition")
     fast = spec.forward(**sample.inputs, **sample.kwargs)
     slow = spec.definition(**sample.inputs, **sample.kwargs)
-    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, sample.kwargs,
-                                                           sample.dtype)
-    assert_within_bound(fast, slow, bound,
-                        Context(sample, "matches_definition", "out", "im2col path vs definition"))
+    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(
+        spec, sample.inputs, sample.kwargs, sample.dtype
+    )
+    assert_within_bound(
+        fast, slow, bound, Context(sample, "matches_definition", "out", "im2col path vs definition")
+    )
 
 
 def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:
@@ -182,16 +198,23 @@ def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:
 
     The float32 sample's values are widened exactly, so the only difference is the arithmetic.
     """
-    single = sample if sample.dtype == "float32" else spec.sample(sample.params, sample.seed,
-                                                                    "float32")
+    single = (
+        sample if sample.dtype == "float32" else spec.sample(sample.params, sample.seed, "float32")
+    )
     double = single.with_dtype("float64")
     checks: list[tuple[str, Array, Array, Array]] = []
     out32 = spec.forward(**single.inputs, **single.kwargs)
     out64 = spec.forward(**double.inputs, **double.kwargs)
     tol = spec.tolerance
-    checks.append(("out", out32, out64,
-                   tol.forward_bound(spec, double.inputs, double.kwargs, np.float32)
-                   + tol.forward_bound(spec, double.inputs, double.kwargs, np.float64)))
+    checks.append(
+        (
+            "out",
+            out32,
+            out64,
+            tol.forward_bound(spec, double.inputs, double.kwargs, np.float32)
+            + tol.forward_bound(spec, double.inputs, double.kwargs, np.float64),
+        )
+    )
     if spec.backward is not None:
         upstream32 = single.random(out32.shape, "upstream")
         upstream64 = upstream32.astype(np.float64)
@@ -200,8 +223,9 @@ def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:
         bounds32 = tol.backward_bounds(spec, double.inputs, double.kwargs, upstream64, np.float32)
         bounds64 = tol.backward_bounds(spec, double.inputs, double.kwargs, upstream64, np.float64)
         for name in grads32:
-            checks.append((f"grad_{name}", grads32[name], grads64[name],
-                           bounds32[name] + bounds64[name]))
+            checks.append(
+                (f"grad_{name}", grads32[name], grads64[name], bounds32[name] + bounds64[name])
+            )
     for quantity, value32, value64, bound in checks:
         context = Context(single, "float32_tracks_float64", quantity, "float32 vs float64")
         assert_within_bound(value32, value64, bound, context, expected_dtype=np.float32)
@@ -210,8 +234,13 @@ def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:
 # --- against another implementation -------------------------------------------------------------
 
 
-def matches_candidate(spec: OpSpec, sample: Sample, candidate: Adapter,
-                      reference: Adapter = REFERENCE, check: str = "matches_candidate") -> None:
+def matches_candidate(
+    spec: OpSpec,
+    sample: Sample,
+    candidate: Adapter,
+    reference: Adapter = REFERENCE,
+    check: str = "matches_candidate",
+) -> None:
     """Forward and every gradient of ``candidate`` vs refcnn, same dtype, same random upstream.
 
     Both are held to the same model, so they may differ by PAIRWISE_FACTOR·γ_k·magnitude. The
@@ -220,21 +249,32 @@ def matches_candidate(spec: OpSpec, sample: Sample, candidate: Adapter,
     versus = f"{candidate.name} vs {reference.name}"
     expected_out = reference.forward(spec, sample.inputs, sample.kwargs)
     actual_out = candidate.forward(spec, sample.inputs, sample.kwargs)
-    out_bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, sample.kwargs,
-                                                               sample.dtype)
-    assert_within_bound(actual_out, expected_out, out_bound,
-                        Context(sample, check, "out", versus), expected_dtype=sample.dtype)
+    out_bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(
+        spec, sample.inputs, sample.kwargs, sample.dtype
+    )
+    assert_within_bound(
+        actual_out,
+        expected_out,
+        out_bound,
+        Context(sample, check, "out", versus),
+        expected_dtype=sample.dtype,
+    )
     if spec.backward is None:
         return
     upstream = sample.random(expected_out.shape, "upstream")
     expected = reference.backward(spec, sample.inputs, sample.kwargs, upstream)
     actual = candidate.backward(spec, sample.inputs, sample.kwargs, upstream)
-    bounds = spec.tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, upstream,
-                                            sample.dtype)
+    bounds = spec.tolerance.backward_bounds(
+        spec, sample.inputs, sample.kwargs, upstream, sample.dtype
+    )
     for name, value in expected.items():
-        assert_within_bound(actual[name], value, PAIRWISE_FACTOR * bounds[name],
-                            Context(sample, check, f"grad_{name}", versus),
-                            expected_dtype=sample.dtype)
+        assert_within_bound(
+            actual[name],
+            value,
+            PAIRWISE_FACTOR * bounds[name],
+            Context(sample, check, f"grad_{name}", versus),
+            expected_dtype=sample.dtype,
+        )
 
 
 def matches_torch(spec: OpSpec, sample: Sample) -> None:
@@ -266,5 +306,7 @@ def raises_documented_error(spec: OpSpec, case: ErrorCase) -> None:
             f"{spec.name} [{case.id}] raised {type(error).__name__}({error}), "
             f"expected {case.error.__name__} matching {case.match!r}"
         ) from error
-    raise AssertionError(f"{spec.name} [{case.id}] raised nothing, expected "
-                         f"{case.error.__name__} matching {case.match!r}")
+    raise AssertionError(
+        f"{spec.name} [{case.id}] raised nothing, expected "
+        f"{case.error.__name__} matching {case.match!r}"
+    )

@@ -31,8 +31,9 @@ class Context:
         return f"{self.sample.op} {self.quantity} [{self.sample.dtype}] {self.versus}"
 
 
-def assert_within_bound(actual: Any, expected: Any, bound: Any, context: Context,
-                        expected_dtype: Any = None) -> records.Record:
+def assert_within_bound(
+    actual: Any, expected: Any, bound: Any, context: Context, expected_dtype: Any = None
+) -> records.Record:
     """Record the comparison; raise AssertionError if any |actual − expected| > bound.
 
     A wrong shape, or a dtype other than ``expected_dtype`` when given, fails outright.
@@ -40,19 +41,26 @@ def assert_within_bound(actual: Any, expected: Any, bound: Any, context: Context
     actual_array = np.asarray(actual)
     expected_array = np.asarray(expected)
     if actual_array.shape != expected_array.shape:
-        message = (f"{context.quantity}.shape={actual_array.shape}, but should be "
-                   f"{expected_array.shape} [{context.title()}, {context.sample.describe()}]")
+        message = (
+            f"{context.quantity}.shape={actual_array.shape}, but should be "
+            f"{expected_array.shape} [{context.title()}, {context.sample.describe()}]"
+        )
         return _finish(context, _failed_record(context, message, expected_array.size))
     if expected_dtype is not None and actual_array.dtype != np.dtype(expected_dtype):
-        message = (f"{context.quantity}.dtype={actual_array.dtype}, but should be "
-                   f"{np.dtype(expected_dtype)} [{context.title()}, {context.sample.describe()}]")
+        message = (
+            f"{context.quantity}.dtype={actual_array.dtype}, but should be "
+            f"{np.dtype(expected_dtype)} [{context.title()}, {context.sample.describe()}]"
+        )
         return _finish(context, _failed_record(context, message, expected_array.size))
     error = np.array(np.abs(actual_array.astype(np.float64) - expected_array.astype(np.float64)))
     error[np.isnan(error) & ~(np.isnan(actual_array) & np.isnan(expected_array))] = np.inf
     error[np.isnan(actual_array) & np.isnan(expected_array)] = 0.0  # NaN where NaN is due
     scale = np.abs(expected_array.astype(np.float64))
-    relative = np.array(np.where(scale > 0, error / np.where(scale > 0, scale, 1.0),
-                        np.where(error > 0, np.inf, 0.0)))
+    relative = np.array(
+        np.where(
+            scale > 0, error / np.where(scale > 0, scale, 1.0), np.where(error > 0, np.inf, 0.0)
+        )
+    )
     ratio = observed_over_bound(error, bound)
     bound_array = np.broadcast_to(np.asarray(bound, dtype=np.float64), error.shape)
     failing = ratio > 1
@@ -98,10 +106,19 @@ def _argmax(values: NDArray[Any]) -> tuple[int, ...]:
 
 def _failed_record(context: Context, message: str, elements: int) -> records.Record:
     return records.Record(
-        op=context.sample.op, check=context.check, quantity=context.quantity,
-        dtype=context.sample.dtype, params=repr(context.sample.params), seed=context.sample.seed,
-        elements=elements, max_abs_error=float("inf"), max_rel_error=float("inf"),
-        worst_ratio=float("inf"), worst_index=[], passed=False, message=message,
+        op=context.sample.op,
+        check=context.check,
+        quantity=context.quantity,
+        dtype=context.sample.dtype,
+        params=repr(context.sample.params),
+        seed=context.sample.seed,
+        elements=elements,
+        max_abs_error=float("inf"),
+        max_rel_error=float("inf"),
+        worst_ratio=float("inf"),
+        worst_index=[],
+        passed=False,
+        message=message,
         repro=context.sample.repro(context.check),
     )
 

@@ -48,8 +48,9 @@ class ErrorCase:
     match: str
 
     def materialize(self) -> dict[str, Any]:
-        return {k: v.materialize() if isinstance(v, ArraySpec) else v
-                for k, v in self.arguments.items()}
+        return {
+            k: v.materialize() if isinstance(v, ArraySpec) else v for k, v in self.arguments.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ class OpSpec:
         }
         return tuple(name for name, present in flags.items() if present)
 
-    def backward_dict(self, grad_out: Array, inputs: Mapping[str, Any],
-                      kwargs: Mapping[str, Any]) -> dict[str, Array]:
+    def backward_dict(
+        self, grad_out: Array, inputs: Mapping[str, Any], kwargs: Mapping[str, Any]
+    ) -> dict[str, Array]:
         """Call ``backward`` and name its results; inputs that are None are left out."""
         if self.backward is None:
             raise TypeError(f"{self.name} has no backward")
@@ -123,19 +125,26 @@ class OpSpec:
                 f"{self.name}.backward returned {len(grads)} gradients, expected one per "
                 f"differentiable input {self.differentiable}"
             )
-        return {name: grad for name, grad in zip(self.differentiable, grads, strict=True)
-                if inputs.get(name) is not None}
+        named: dict[str, Array] = {}
+        for name, grad in zip(self.differentiable, grads, strict=True):
+            if inputs.get(name) is None:
+                continue  # an absent optional input (bias=None) has no gradient
+            if grad is None:
+                raise TypeError(f"{self.name}.backward returned None for grad_{name}")
+            named[name] = grad
+        return named
 
     def sample(self, params: Params, seed: int, dtype: str = "float64") -> Sample:
         """The sample for ``(params, seed, dtype)``; this is what a repro snippet calls."""
         shapes, kwargs = self.layout(params)
         rng = stream(seed, "inputs")
-        inputs = {
+        inputs: dict[str, Any] = {
             name: None if shape is None else rng.standard_normal(shape).astype(dtype)
             for name, shape in shapes.items()
         }
-        return Sample(op=self.name, params=dict(params), seed=seed, dtype=dtype,
-                      inputs=inputs, kwargs=kwargs)
+        return Sample(
+            op=self.name, params=dict(params), seed=seed, dtype=dtype, inputs=inputs, kwargs=kwargs
+        )
 
 
 def stream(seed: int, name: str) -> np.random.Generator:

@@ -8,13 +8,22 @@ thorough  many examples, for a nightly job or before a release
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
 PROFILE_VARIABLE = "REFCNN_PROFILE"
 
-_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow],
-           "print_blob": True}
+_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+    "print_blob": True,
+}
+
+
+def selected_profile() -> str:
+    """``REFCNN_PROFILE`` if set, else ``ci`` when ``CI`` is set, else ``dev``."""
+    return os.environ.get(PROFILE_VARIABLE) or ("ci" if os.environ.get("CI") else "dev")
 
 
 def register_profiles() -> str:
@@ -22,7 +31,6 @@ def register_profiles() -> str:
     settings.register_profile("dev", max_examples=15, **_COMMON)
     settings.register_profile("ci", max_examples=100, derandomize=True, database=None, **_COMMON)
     settings.register_profile("thorough", max_examples=1000, **_COMMON)
-    default = "ci" if os.environ.get("CI") else "dev"
-    name = os.environ.get(PROFILE_VARIABLE, default)
+    name = selected_profile()
     settings.load_profile(name)
     return name

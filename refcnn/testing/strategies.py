@@ -21,10 +21,26 @@ from refcnn.geometry import normalize_padding
 
 # Size limits per budget: "small" for properties and conformance, "tiny" for full Jacobians.
 LIMITS: dict[str, dict[str, int]] = {
-    "small": {"batch": 3, "channels": 3, "groups": 3, "kernel": 4, "stride": 3, "dilation": 2,
-              "pad": 2, "extra_outputs": 3},
-    "tiny": {"batch": 2, "channels": 2, "groups": 2, "kernel": 3, "stride": 2, "dilation": 2,
-             "pad": 1, "extra_outputs": 1},
+    "small": {
+        "batch": 3,
+        "channels": 3,
+        "groups": 3,
+        "kernel": 4,
+        "stride": 3,
+        "dilation": 2,
+        "pad": 2,
+        "extra_outputs": 3,
+    },
+    "tiny": {
+        "batch": 2,
+        "channels": 2,
+        "groups": 2,
+        "kernel": 3,
+        "stride": 2,
+        "dilation": 2,
+        "pad": 1,
+        "extra_outputs": 1,
+    },
 }
 
 PADDING_FORMS = ("int", "pair", "per_side", "same", "valid")
@@ -44,17 +60,31 @@ def padding_argument(draw: Any, max_pad: int) -> Any:
     return form
 
 
+def _draw_axis(draw: Any, letter: str, largest: int, axis: str) -> int:
+    value: int = draw(st.integers(1, largest), label=f"{letter}{axis}")
+    return value
+
+
 @st.composite
 def window_params(draw: Any, budget: str = "small") -> dict[str, Any]:
     """kernel_size, stride, padding, dilation and a valid (H, W) for them, drawn constructively."""
     limit = LIMITS[budget]
-    kernel = tuple(draw(st.integers(1, limit["kernel"]), label=f"k{a}") for a in "hw")
-    dilation = tuple(draw(st.integers(1, limit["dilation"]), label=f"d{a}") for a in "hw")
+    kernel = (
+        _draw_axis(draw, "k", limit["kernel"], "h"),
+        _draw_axis(draw, "k", limit["kernel"], "w"),
+    )
+    dilation = (
+        _draw_axis(draw, "d", limit["dilation"], "h"),
+        _draw_axis(draw, "d", limit["dilation"], "w"),
+    )
     padding = draw(padding_argument(limit["pad"]), label="padding")
     if padding == "same":
-        stride: tuple[int, ...] = (1, 1)  # torch allows 'same' with stride 1 only
+        stride = (1, 1)  # torch allows 'same' with stride 1 only
     else:
-        stride = tuple(draw(st.integers(1, limit["stride"]), label=f"s{a}") for a in "hw")
+        stride = (
+            _draw_axis(draw, "s", limit["stride"], "h"),
+            _draw_axis(draw, "s", limit["stride"], "w"),
+        )
     top, bottom, left, right = normalize_padding(padding, kernel, dilation, stride)
     size = []
     pad_totals = (top + bottom, left + right)
@@ -66,15 +96,20 @@ def window_params(draw: Any, budget: str = "small") -> dict[str, Any]:
         min_out = 1 + -(-shortfall // s)
         out = draw(st.integers(min_out, min_out + limit["extra_outputs"]), label=f"o{axis}")
         size.append((out - 1) * s + extent + remainder - pad_total)
-    return {"input_size": tuple(size), "kernel_size": kernel, "stride": stride,
-            "padding": padding, "dilation": dilation}
+    return {
+        "input_size": tuple(size),
+        "kernel_size": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+    }
 
 
 @st.composite
 def conv2d_params(draw: Any, budget: str = "small") -> dict[str, Any]:
     """Batch, channels, groups and bias on top of :func:`window_params`."""
     limit = LIMITS[budget]
-    params = draw(window_params(budget), label="window")
+    params: dict[str, Any] = draw(window_params(budget), label="window")
     groups = draw(st.integers(1, limit["groups"]), label="groups")
     params.update(
         batch=draw(st.integers(1, limit["batch"]), label="batch"),
@@ -89,9 +124,11 @@ def conv2d_params(draw: Any, budget: str = "small") -> dict[str, Any]:
 @st.composite
 def im2col_params(draw: Any, budget: str = "small") -> dict[str, Any]:
     limit = LIMITS[budget]
-    params = draw(window_params(budget), label="window")
-    params.update(batch=draw(st.integers(1, limit["batch"]), label="batch"),
-                  channels=draw(st.integers(1, limit["channels"]), label="channels"))
+    params: dict[str, Any] = draw(window_params(budget), label="window")
+    params.update(
+        batch=draw(st.integers(1, limit["batch"]), label="batch"),
+        channels=draw(st.integers(1, limit["channels"]), label="channels"),
+    )
     return params
 
 
@@ -101,7 +138,7 @@ def seeds() -> st.SearchStrategy[int]:
 
 @st.composite
 def samples(draw: Any, spec: Any, budget: str = "small", dtype: str = "float64") -> Any:
-    """A :class:`~refcnn.testing.opspec.Sample` of ``spec``: drawn params and seed, derived arrays."""
+    """A :class:`~refcnn.testing.opspec.Sample` of ``spec``: drawn params and seed, then arrays."""
     params = draw(spec.params(budget), label=f"{spec.name} params")
     seed = draw(seeds(), label="seed")
     return spec.sample(params, seed, dtype)

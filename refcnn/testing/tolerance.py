@@ -58,8 +58,9 @@ def as_float64(arrays: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def absolute(arrays: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: None if v is None else np.abs(np.asarray(v, dtype=np.float64))
-            for k, v in arrays.items()}
+    return {
+        k: None if v is None else np.abs(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -76,22 +77,36 @@ class Multilinear:
     reduction_lengths: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, int]]
     degree: int
 
-    def forward_bound(self, spec: OpSpec, inputs: Mapping[str, Any], kwargs: Mapping[str, Any],
-                      dtype: DTypeLike, extra_terms: int = 0) -> Array:
+    def forward_bound(
+        self,
+        spec: OpSpec,
+        inputs: Mapping[str, Any],
+        kwargs: Mapping[str, Any],
+        dtype: DTypeLike,
+        extra_terms: int = 0,
+    ) -> Array:
         """Elementwise bound on |computed forward − exact forward| in ``dtype``."""
         k = self.reduction_lengths(inputs, kwargs)["out"] + extra_terms
         magnitude = spec.forward(**absolute(inputs), **kwargs)  # f(|inputs|) = Σ|a_i·b_i|
         return np.asarray(gamma(k, dtype) * magnitude)
 
-    def backward_bounds(self, spec: OpSpec, inputs: Mapping[str, Any],
-                        kwargs: Mapping[str, Any], upstream: Array,
-                        dtype: DTypeLike) -> dict[str, Array]:
+    def backward_bounds(
+        self,
+        spec: OpSpec,
+        inputs: Mapping[str, Any],
+        kwargs: Mapping[str, Any],
+        upstream: Array,
+        dtype: DTypeLike,
+    ) -> dict[str, Array]:
         """Elementwise bound on |computed gradient − exact gradient|, per differentiable input."""
         lengths = self.reduction_lengths(inputs, kwargs)
-        magnitudes = spec.backward_dict(np.abs(np.asarray(upstream, np.float64)),
-                                        absolute(inputs), kwargs)
-        return {name: np.asarray(gamma(lengths[f"grad_{name}"], dtype) * magnitude)
-                for name, magnitude in magnitudes.items()}
+        magnitudes = spec.backward_dict(
+            np.abs(np.asarray(upstream, np.float64)), absolute(inputs), kwargs
+        )
+        return {
+            name: np.asarray(gamma(lengths[f"grad_{name}"], dtype) * magnitude)
+            for name, magnitude in magnitudes.items()
+        }
 
 
 def observed_over_bound(error: NDArray[Any], bound: NDArray[Any]) -> NDArray[np.float64]:

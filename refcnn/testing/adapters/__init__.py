@@ -17,8 +17,9 @@ class Adapter(Protocol):
 
     def forward(self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any]) -> Any: ...
 
-    def backward(self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any],
-                 upstream: Any) -> dict[str, Any]: ...
+    def backward(
+        self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any], upstream: Any
+    ) -> dict[str, Any]: ...
 
 
 class Reference:
@@ -29,6 +30,7 @@ class Reference:
     def forward(self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         return spec.forward(**inputs, **kwargs)
 
-    def backward(self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any],
-                 upstream: Any) -> dict[str, Any]:
+    def backward(
+        self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any], upstream: Any
+    ) -> dict[str, Any]:
         return spec.backward_dict(upstream, inputs, kwargs)

@@ -22,8 +22,9 @@ class Torch:
 
     def _tensors(self, spec: OpSpec, inputs: dict[str, Any]) -> dict[str, Any]:
         return {
-            name: None if value is None else torch.tensor(
-                value, device=self.device, requires_grad=name in spec.differentiable)
+            name: None
+            if value is None
+            else torch.tensor(value, device=self.device, requires_grad=name in spec.differentiable)
             for name, value in inputs.items()
         }
 
@@ -34,15 +35,17 @@ class Torch:
             out = spec.torch_forward(**self._tensors(spec, inputs), **kwargs)
         return out.detach().cpu().numpy()
 
-    def backward(self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any],
-                 upstream: Any) -> dict[str, Any]:
+    def backward(
+        self, spec: OpSpec, inputs: dict[str, Any], kwargs: dict[str, Any], upstream: Any
+    ) -> dict[str, Any]:
         if spec.torch_forward is None:
             raise TypeError(f"{spec.name} has no torch binding")
         tensors = self._tensors(spec, inputs)
         out = spec.torch_forward(**tensors, **kwargs)
         wrt = [name for name in spec.differentiable if tensors.get(name) is not None]
         grads = torch.autograd.grad(
-            out, [tensors[name] for name in wrt],
+            out,
+            [tensors[name] for name in wrt],
             grad_outputs=torch.tensor(np.asarray(upstream), device=self.device),
             allow_unused=True,
         )

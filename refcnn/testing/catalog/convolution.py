@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from refcnn.functional.conv import conv2d, conv2d_backward, conv2d_direct
-from refcnn.geometry import normalize_padding, window_geometry
+from refcnn.geometry import int_pair, normalize_padding, window_geometry
 from refcnn.im2col import col2im, im2col
 from refcnn.testing import strategies
 from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec
@@ -23,13 +23,13 @@ def _torch_pad(x: Any, padding: Any, kernel_size: Any, dilation: Any, stride: An
     """Apply refcnn's per-side padding with torch.nn.functional.pad (left, right, top, bottom)."""
     import torch.nn.functional as F
 
-    top, bottom, left, right = normalize_padding(padding, _pair(kernel_size), _pair(dilation),
-                                                 _pair(stride))
+    top, bottom, left, right = normalize_padding(
+        padding,
+        int_pair(kernel_size, "kernel_size", minimum=1),
+        int_pair(dilation, "dilation", minimum=1),
+        int_pair(stride, "stride", minimum=1),
+    )
     return F.pad(x, (left, right, top, bottom))
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[return-value]
 
 
 # --- im2col -------------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ def _im2col_backward(grad_out: Any, x: Any, **geometry: Any) -> tuple[Any]:
 
 
 def _im2col_lengths(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, int]:
-    kh, kw = _pair(kwargs["kernel_size"])
+    kh, kw = int_pair(kwargs["kernel_size"], "kernel_size", minimum=1)
     # im2col copies (no arithmetic); col2im adds at most KH·KW copies of one pixel.
     return {"out": 0, "grad_x": kh * kw}
 
@@ -61,8 +61,15 @@ def _torch_im2col(x: Any, kernel_size: Any, stride: Any, padding: Any, dilation:
 
 
 def _im2col_params(**overrides: Any) -> dict[str, Any]:
-    params = {"batch": 2, "channels": 2, "input_size": (5, 4), "kernel_size": (3, 2),
-              "stride": 1, "padding": 0, "dilation": 1}
+    params = {
+        "batch": 2,
+        "channels": 2,
+        "input_size": (5, 4),
+        "kernel_size": (3, 2),
+        "stride": 1,
+        "padding": 0,
+        "dilation": 1,
+    }
     return {**params, **overrides}
 
 
@@ -85,31 +92,62 @@ IM2COL = OpSpec(
     docs="docs/conv2d.md",
     edge_cases=(
         EdgeCase("overlapping windows, stride 1", _im2col_params(kernel_size=3, padding=1)),
-        EdgeCase("stride larger than kernel", _im2col_params(input_size=(7, 9), stride=(3, 4),
-                                                             kernel_size=(2, 1))),
+        EdgeCase(
+            "stride larger than kernel",
+            _im2col_params(input_size=(7, 9), stride=(3, 4), kernel_size=(2, 1)),
+        ),
         EdgeCase("1x1 image, 1x1 kernel", _im2col_params(input_size=(1, 1), kernel_size=1)),
-        EdgeCase("dilation with per-side padding", _im2col_params(
-            input_size=(4, 6), kernel_size=(2, 3), dilation=(3, 2), padding=(1, 0, 2, 1))),
+        EdgeCase(
+            "dilation with per-side padding",
+            _im2col_params(
+                input_size=(4, 6), kernel_size=(2, 3), dilation=(3, 2), padding=(1, 0, 2, 1)
+            ),
+        ),
         EdgeCase("'same' with an even kernel", _im2col_params(kernel_size=(2, 4), padding="same")),
     ),
     error_cases=(
-        ErrorCase("x is 3-D", {"x": ArraySpec((2, 5, 5)), "kernel_size": 3}, ValueError,
-                  r"x must be 4-D .*shape=\(2, 5, 5\)"),
-        ErrorCase("integer x", {"x": ArraySpec((1, 1, 5, 5), "int64"), "kernel_size": 3},
-                  TypeError, r"x must have a floating dtype, got x.dtype=int64"),
-        ErrorCase("kernel larger than padded input",
-                  {"x": ArraySpec((1, 1, 2, 5)), "kernel_size": (4, 1), "padding": (0, 1)},
-                  ValueError, r"kernel larger than the padded input"),
-        ErrorCase("stride 0", {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 3, "stride": (1, 0)},
-                  ValueError, r"stride must be >= 1 .*stride=\(1, 0\)"),
-        ErrorCase("negative padding", {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 3,
-                                       "padding": (0, 0, -1, 0)},
-                  ValueError, r"padding must be non-negative"),
-        ErrorCase("three padding values", {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 3,
-                                           "padding": (1, 1, 1)},
-                  ValueError, r"got 3 values"),
-        ErrorCase("float kernel size", {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 2.5},
-                  TypeError, r"kernel_size must be an int or a pair"),
+        ErrorCase(
+            "x is 3-D",
+            {"x": ArraySpec((2, 5, 5)), "kernel_size": 3},
+            ValueError,
+            r"x must be 4-D .*shape=\(2, 5, 5\)",
+        ),
+        ErrorCase(
+            "integer x",
+            {"x": ArraySpec((1, 1, 5, 5), "int64"), "kernel_size": 3},
+            TypeError,
+            r"x must have a floating dtype, got x.dtype=int64",
+        ),
+        ErrorCase(
+            "kernel larger than padded input",
+            {"x": ArraySpec((1, 1, 2, 5)), "kernel_size": (4, 1), "padding": (0, 1)},
+            ValueError,
+            r"kernel larger than the padded input",
+        ),
+        ErrorCase(
+            "stride 0",
+            {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 3, "stride": (1, 0)},
+            ValueError,
+            r"stride must be >= 1 .*stride=\(1, 0\)",
+        ),
+        ErrorCase(
+            "negative padding",
+            {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 3, "padding": (0, 0, -1, 0)},
+            ValueError,
+            r"padding must be non-negative",
+        ),
+        ErrorCase(
+            "three padding values",
+            {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 3, "padding": (1, 1, 1)},
+            ValueError,
+            r"got 3 values",
+        ),
+        ErrorCase(
+            "float kernel size",
+            {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 2.5},
+            TypeError,
+            r"kernel_size must be an int or a pair",
+        ),
     ),
 )
 
@@ -119,7 +157,7 @@ IM2COL = OpSpec(
 
 def _conv2d_layout(params: Mapping[str, Any]) -> Layout:
     groups, c_in, c_out = params["groups"], params["in_channels"], params["out_channels"]
-    kh, kw = _pair(params["kernel_size"])
+    kh, kw = int_pair(params["kernel_size"], "kernel_size", minimum=1)
     shapes: dict[str, tuple[int, ...] | None] = {
         "x": (params["batch"], c_in, *params["input_size"]),
         "weight": (c_out, c_in // groups, kh, kw),
@@ -133,8 +171,9 @@ def _conv2d_lengths(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dic
     """Products summed per element: see the derivation in refcnn.functional.conv."""
     x, weight, bias = inputs["x"], inputs["weight"], inputs["bias"]
     c_out, c_group, kh, kw = weight.shape
-    geometry = window_geometry(x.shape[2:], (kh, kw), kwargs["stride"], kwargs["padding"],
-                               kwargs["dilation"])
+    geometry = window_geometry(
+        x.shape[2:], (kh, kw), kwargs["stride"], kwargs["padding"], kwargs["dilation"]
+    )
     windows = x.shape[0] * geometry.output_size[0] * geometry.output_size[1]
     return {
         "out": c_group * kh * kw + (bias is not None),  # Σ_{c,i,j} W·x (+ bias)
@@ -144,8 +183,9 @@ def _conv2d_lengths(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dic
     }
 
 
-def _torch_conv2d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
-                  groups: int) -> Any:
+def _torch_conv2d(
+    x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int
+) -> Any:
     """torch's own padding for int, pair, 'same' and 'valid' (so its convention is what is
     tested); per-side padding, which torch's conv does not take, through F.pad."""
     import torch.nn.functional as F
@@ -153,14 +193,24 @@ def _torch_conv2d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dil
     if isinstance(padding, tuple) and len(padding) == 4:
         x = _torch_pad(x, padding, tuple(weight.shape[2:]), dilation, stride)
         padding = 0
-    return F.conv2d(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                    groups=groups)
+    return F.conv2d(
+        x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
 
 
 def _conv_params(**overrides: Any) -> dict[str, Any]:
-    params = {"batch": 2, "in_channels": 2, "out_channels": 3, "groups": 1, "bias": True,
-              "input_size": (5, 4), "kernel_size": (3, 2), "stride": 1, "padding": 0,
-              "dilation": 1}
+    params = {
+        "batch": 2,
+        "in_channels": 2,
+        "out_channels": 3,
+        "groups": 1,
+        "bias": True,
+        "input_size": (5, 4),
+        "kernel_size": (3, 2),
+        "stride": 1,
+        "padding": 0,
+        "dilation": 1,
+    }
     return {**params, **overrides}
 
 
@@ -188,55 +238,106 @@ CONV2D = OpSpec(
     torch_forward=_torch_conv2d,
     docs="docs/conv2d.md",
     edge_cases=(
-        EdgeCase("1x1 image, 1x1 kernel, batch 1", _conv_params(
-            batch=1, input_size=(1, 1), kernel_size=1)),
-        EdgeCase("kernel fills the padded input", _conv_params(
-            input_size=(2, 3), kernel_size=(4, 3), padding=(1, 1, 0, 0))),
-        EdgeCase("stride larger than kernel", _conv_params(
-            input_size=(8, 9), kernel_size=(2, 1), stride=(3, 4))),
-        EdgeCase("stride does not divide the span", _conv_params(
-            batch=1, input_size=(7, 4), kernel_size=(3, 2), stride=(2, 3))),
-        EdgeCase("'same', even kernel: extra pad bottom/right", _conv_params(
-            kernel_size=(2, 4), padding="same")),
-        EdgeCase("'same', dilated even kernel", _conv_params(
-            kernel_size=(2, 2), dilation=(3, 1), padding="same", input_size=(4, 3))),
-        EdgeCase("depthwise (groups = channels)", _conv_params(
-            in_channels=3, out_channels=3, groups=3)),
+        EdgeCase(
+            "1x1 image, 1x1 kernel, batch 1",
+            _conv_params(batch=1, input_size=(1, 1), kernel_size=1),
+        ),
+        EdgeCase(
+            "kernel fills the padded input",
+            _conv_params(input_size=(2, 3), kernel_size=(4, 3), padding=(1, 1, 0, 0)),
+        ),
+        EdgeCase(
+            "stride larger than kernel",
+            _conv_params(input_size=(8, 9), kernel_size=(2, 1), stride=(3, 4)),
+        ),
+        EdgeCase(
+            "stride does not divide the span",
+            _conv_params(batch=1, input_size=(7, 4), kernel_size=(3, 2), stride=(2, 3)),
+        ),
+        EdgeCase(
+            "'same', even kernel: extra pad bottom/right",
+            _conv_params(kernel_size=(2, 4), padding="same"),
+        ),
+        EdgeCase(
+            "'same', dilated even kernel",
+            _conv_params(kernel_size=(2, 2), dilation=(3, 1), padding="same", input_size=(4, 3)),
+        ),
+        EdgeCase(
+            "depthwise (groups = channels)", _conv_params(in_channels=3, out_channels=3, groups=3)
+        ),
         EdgeCase("asymmetric per-side padding", _conv_params(padding=(0, 2, 1, 0))),
-        EdgeCase("no bias, dilation and stride", _conv_params(
-            bias=False, input_size=(9, 8), dilation=(2, 3), stride=(2, 1))),
+        EdgeCase(
+            "no bias, dilation and stride",
+            _conv_params(bias=False, input_size=(9, 8), dilation=(2, 3), stride=(2, 1)),
+        ),
     ),
     error_cases=(
-        _conv_error("x is 3-D", ValueError, r"x must be 4-D \(N, C_in, H, W\)",
-                    x=ArraySpec((4, 5, 5))),
-        _conv_error("x is not an array", TypeError, r"x must be a numpy.ndarray, got list",
-                    x=[[1.0]]),
-        _conv_error("integer x", TypeError, r"x must have a floating dtype",
-                    x=ArraySpec((2, 4, 5, 5), "int32")),
-        _conv_error("float32 x with float64 weight", TypeError,
-                    r"weight.dtype=float64 differs from x.dtype=float32",
-                    x=ArraySpec((2, 4, 5, 5), "float32")),
-        _conv_error("channel mismatch", ValueError,
-                    r"channel mismatch: .*C_in=3.* expects C_in=4", x=ArraySpec((2, 3, 5, 5))),
-        _conv_error("C_out not divisible by groups", ValueError,
-                    r"C_out=6\) must be divisible by groups=4",
-                    x=ArraySpec((2, 4, 5, 5)), weight=ArraySpec((6, 1, 3, 3)), groups=4),
+        _conv_error(
+            "x is 3-D", ValueError, r"x must be 4-D \(N, C_in, H, W\)", x=ArraySpec((4, 5, 5))
+        ),
+        _conv_error(
+            "x is not an array", TypeError, r"x must be a numpy.ndarray, got list", x=[[1.0]]
+        ),
+        _conv_error(
+            "integer x",
+            TypeError,
+            r"x must have a floating dtype",
+            x=ArraySpec((2, 4, 5, 5), "int32"),
+        ),
+        _conv_error(
+            "float32 x with float64 weight",
+            TypeError,
+            r"weight.dtype=float64 differs from x.dtype=float32",
+            x=ArraySpec((2, 4, 5, 5), "float32"),
+        ),
+        _conv_error(
+            "channel mismatch",
+            ValueError,
+            r"channel mismatch: .*C_in=3.* expects C_in=4",
+            x=ArraySpec((2, 3, 5, 5)),
+        ),
+        _conv_error(
+            "C_out not divisible by groups",
+            ValueError,
+            r"C_out=6\) must be divisible by groups=4",
+            x=ArraySpec((2, 4, 5, 5)),
+            weight=ArraySpec((6, 1, 3, 3)),
+            groups=4,
+        ),
         _conv_error("groups 0", ValueError, r"groups must be a positive int", groups=0),
-        _conv_error("bias of the wrong length", ValueError, r"bias.shape=\(5,\)",
-                    bias=ArraySpec((5,))),
+        _conv_error(
+            "bias of the wrong length", ValueError, r"bias.shape=\(5,\)", bias=ArraySpec((5,))
+        ),
         _conv_error("stride 0", ValueError, r"stride must be >= 1", stride=0),
         _conv_error("dilation 0", ValueError, r"dilation must be >= 1", dilation=(0, 1)),
         _conv_error("negative padding", ValueError, r"padding must be non-negative", padding=-1),
         _conv_error("unknown padding string", ValueError, r"'same' or 'valid'", padding="full"),
-        _conv_error("'same' with stride 2", ValueError, r"padding='same' requires stride 1",
-                    padding="same", stride=2),
-        _conv_error("kernel larger than padded input", ValueError,
-                    r"kernel larger than the padded input", x=ArraySpec((2, 4, 2, 2))),
-        _conv_error("dilated kernel larger than input", ValueError,
-                    r"dilated kernel extent \(5, 5\)", dilation=2, x=ArraySpec((2, 4, 4, 9))),
-        _conv_error("grad_out of the wrong shape (backward)", ValueError,
-                    r"grad_out.shape=\(2, 6, 2, 2\), but conv2d's output has shape \(2, 6, 3, 3\)",
-                    grad_out=ArraySpec((2, 6, 2, 2))),
+        _conv_error(
+            "'same' with stride 2",
+            ValueError,
+            r"padding='same' requires stride 1",
+            padding="same",
+            stride=2,
+        ),
+        _conv_error(
+            "kernel larger than padded input",
+            ValueError,
+            r"kernel larger than the padded input",
+            x=ArraySpec((2, 4, 2, 2)),
+        ),
+        _conv_error(
+            "dilated kernel larger than input",
+            ValueError,
+            r"dilated kernel extent \(5, 5\)",
+            dilation=2,
+            x=ArraySpec((2, 4, 4, 9)),
+        ),
+        _conv_error(
+            "grad_out of the wrong shape (backward)",
+            ValueError,
+            r"grad_out.shape=\(2, 6, 2, 2\), but conv2d's output has shape \(2, 6, 3, 3\)",
+            grad_out=ArraySpec((2, 6, 2, 2)),
+        ),
     ),
 )
 
