@@ -14,21 +14,8 @@ from refcnn.testing.compare import Context, assert_within_bound
 
 
 def _context(quantity: str = "grad_weight") -> Context:
-    sample = catalog.get("conv2d").sample(
-        {
-            "batch": 1,
-            "in_channels": 1,
-            "out_channels": 1,
-            "groups": 1,
-            "bias": False,
-            "input_size": (3, 3),
-            "kernel_size": (2, 2),
-            "stride": 1,
-            "padding": 0,
-            "dilation": 1,
-        },
-        seed=7,
-    )
+    spec = catalog.get("conv2d")
+    sample = spec.sample(spec.edge_cases[0].params, seed=7)
     return Context(sample, "matches_torch", quantity, "candidate vs refcnn")
 
 

@@ -7,6 +7,7 @@ reads like ``torch.testing.assert_close``'s and makes sense without the test's s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,13 +66,8 @@ def assert_within_bound(
     bound_array = np.broadcast_to(np.asarray(bound, dtype=np.float64), error.shape)
     failing = ratio > 1
     worst = _argmax(ratio)
-    record = records.Record(
-        op=context.sample.op,
-        check=context.check,
-        quantity=context.quantity,
-        dtype=context.sample.dtype,
-        params=repr(context.sample.params),
-        seed=context.sample.seed,
+    record = _record(
+        context,
         elements=int(error.size),
         max_abs_error=float(error.max(initial=0.0)),
         max_rel_error=float(relative.max(initial=0.0)),
@@ -79,7 +75,6 @@ def assert_within_bound(
         worst_index=list(worst),
         passed=not bool(failing.any()),
         message="",
-        repro=context.sample.repro(context.check),
     )
     if not record.passed:
         count = int(failing.sum())
@@ -94,7 +89,7 @@ def assert_within_bound(
             f"  greatest relative difference: {record.max_rel_error:.3g} at index {rel_index}\n"
             f"  sample: {context.sample.describe()}"
         )
-        record = records.Record(**{**record.__dict__, "message": message})
+        record = dataclasses.replace(record, message=message)
     return _finish(context, record)
 
 
@@ -104,22 +99,32 @@ def _argmax(values: NDArray[Any]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(values)), values.shape))
 
 
-def _failed_record(context: Context, message: str, elements: int) -> records.Record:
+def _record(context: Context, **outcome: Any) -> records.Record:
+    """A record of ``outcome`` (errors, ratio, verdict) for the sample and check in ``context``."""
+    sample = context.sample
     return records.Record(
-        op=context.sample.op,
+        op=sample.op,
         check=context.check,
         quantity=context.quantity,
-        dtype=context.sample.dtype,
-        params=repr(context.sample.params),
-        seed=context.sample.seed,
+        dtype=sample.dtype,
+        params=repr(sample.params),
+        seed=sample.seed,
+        repro=sample.repro(context.check),
+        **outcome,
+    )
+
+
+def _failed_record(context: Context, message: str, elements: int) -> records.Record:
+    inf = float("inf")
+    return _record(
+        context,
         elements=elements,
-        max_abs_error=float("inf"),
-        max_rel_error=float("inf"),
-        worst_ratio=float("inf"),
+        max_abs_error=inf,
+        max_rel_error=inf,
+        worst_ratio=inf,
         worst_index=[],
         passed=False,
         message=message,
-        repro=context.sample.repro(context.check),
     )
 
 
