@@ -29,7 +29,8 @@ def test_matches_torch(spec: Any, dtype: str, data: Any) -> None:
         pytest.param(spec, case, id=f"{spec.name}-{case.id}")
         for spec in catalog.with_capability("torch")
         for case in spec.edge_cases
+        if case.applies_to("matches_torch")
     ],
 )
 def test_matches_torch_on_edge_case(spec: Any, case: Any, dtype: str) -> None:
-    checks.matches_torch(spec, spec.sample(case.params, case.seed, dtype))
+    checks.matches_torch(spec, spec.edge_sample(case.id, dtype))

@@ -198,9 +198,7 @@ def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:
 
     The float32 sample's values are widened exactly, so the only difference is the arithmetic.
     """
-    single = (
-        sample if sample.dtype == "float32" else spec.sample(sample.params, sample.seed, "float32")
-    )
+    single = spec.regenerate(sample, "float32")
     double = single.with_dtype("float64")
     checks: list[tuple[str, Array, Array, Array]] = []
     out32 = spec.forward(**single.inputs, **single.kwargs)

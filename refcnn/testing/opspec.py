@@ -9,6 +9,7 @@ three values a record stores.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from refcnn.testing.tolerance import Multilinear
+from refcnn.testing.tolerance import ToleranceModel
 
 Array = NDArray[np.floating[Any]]
 Params = Mapping[str, Any]
@@ -55,11 +56,22 @@ class ErrorCase:
 
 @dataclass(frozen=True)
 class EdgeCase:
-    """A hand-picked geometry that random drawing may miss; arrays from ``seed`` as usual."""
+    """A hand-picked case that random drawing may miss.
+
+    Arrays come from ``seed`` as usual, except those given in ``arrays`` (exact values: a tie in a
+    pooling window, an input sitting on a kink). ``checks`` limits which checks run on it (names
+    of functions in refcnn.testing.checks); None means all that apply. A point on a kink is not
+    differentiable, so such a case names only the torch comparison.
+    """
 
     id: str
     params: Mapping[str, Any]
     seed: int = 0
+    arrays: Mapping[str, Any] | None = None
+    checks: tuple[str, ...] | None = None
+
+    def applies_to(self, check: str) -> bool:
+        return self.checks is None or check in self.checks
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,10 @@ class OpSpec:
     linear_in: inputs in which the op is linear (affine: bias terms cancel in the adjoint check)
     polynomial_degree: total degree in all inputs together; central differences are exact
         (no truncation error) when it is at most 2
+    fill: how to draw an input's values, ``fill[name](rng, shape, params) -> float64 array``;
+        standard normal by default. Piecewise ops use it to keep inputs away from kinks and ties
+        by more than the finite-difference step (distinct values for max pooling, |x| ≥ 0.1 for
+        relu); non-differentiable inputs use it for their domain (a dropout mask of 0/1)
     torch_forward(**torch_inputs, **kwargs) -> torch output; torch is imported inside it, so the
         catalog never imports torch
     """
@@ -88,7 +104,7 @@ class OpSpec:
     forward: Callable[..., Array]
     layout: Callable[[Params], Layout]
     params: Callable[[str], Any]
-    tolerance: Multilinear
+    tolerance: ToleranceModel
     backward: Callable[..., tuple[Array | None, ...]] | None = None
     differentiable: tuple[str, ...] = ()
     linear_in: tuple[str, ...] = ()
@@ -98,8 +114,8 @@ class OpSpec:
     error_cases: tuple[ErrorCase, ...] = ()
     torch_name: str | None = None
     torch_forward: Callable[..., Any] | None = None
+    fill: Mapping[str, Fill] = field(default_factory=dict)
     docs: str | None = None
-    conventions: tuple[str, ...] = field(default=())
 
     @property
     def capabilities(self) -> tuple[str, ...]:
@@ -134,17 +150,58 @@ class OpSpec:
             named[name] = grad
         return named
 
-    def sample(self, params: Params, seed: int, dtype: str = "float64") -> Sample:
-        """The sample for ``(params, seed, dtype)``; this is what a repro snippet calls."""
+    def regenerate(self, sample: Sample, dtype: str) -> Sample:
+        """``sample`` drawn afresh in ``dtype`` (rounded once from float64, like every sample)."""
+        if sample.dtype == dtype:
+            return sample
+        if sample.edge_case is not None:
+            return self.edge_sample(sample.edge_case, dtype)
+        return self.sample(sample.params, sample.seed, dtype)
+
+    def edge_sample(self, case_id: str, dtype: str = "float64") -> Sample:
+        """The sample of the edge case called ``case_id`` (a repro snippet calls this)."""
+        for case in self.edge_cases:
+            if case.id == case_id:
+                sample = self.sample(case.params, case.seed, dtype, case.arrays)
+                return dataclasses.replace(sample, edge_case=case.id)
+        raise KeyError(f"{self.name} has no edge case {case_id!r}")
+
+    def sample(
+        self,
+        params: Params,
+        seed: int,
+        dtype: str = "float64",
+        arrays: Mapping[str, Any] | None = None,
+    ) -> Sample:
+        """The sample for ``(params, seed, dtype)``; this is what a repro snippet calls.
+
+        ``arrays`` replaces drawn inputs by given values (an edge case's exact ties or kinks).
+        """
         shapes, kwargs = self.layout(params)
         rng = stream(seed, "inputs")
-        inputs: dict[str, Any] = {
-            name: None if shape is None else rng.standard_normal(shape).astype(dtype)
-            for name, shape in shapes.items()
-        }
+        inputs: dict[str, Any] = {}
+        for name, shape in shapes.items():
+            if shape is None:
+                inputs[name] = None
+                continue
+            fill = self.fill.get(name, standard_normal)
+            values = fill(rng, shape, params)  # drawn even when replaced: streams stay aligned
+            if arrays is not None and name in arrays:
+                values = np.asarray(arrays[name], dtype=np.float64).reshape(shape)
+            inputs[name] = values.astype(dtype)
         return Sample(
             op=self.name, params=dict(params), seed=seed, dtype=dtype, inputs=inputs, kwargs=kwargs
         )
+
+
+Fill = Callable[[np.random.Generator, tuple[int, ...], Params], NDArray[np.float64]]
+
+
+def standard_normal(
+    rng: np.random.Generator, shape: tuple[int, ...], params: Params
+) -> NDArray[np.float64]:
+    """The default fill: independent N(0, 1) values."""
+    return rng.standard_normal(shape)
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -163,6 +220,7 @@ class Sample:
     dtype: str
     inputs: dict[str, Any]
     kwargs: dict[str, Any]
+    edge_case: str | None = None  # set when the sample is one of the op's edge cases
 
     def random(self, shape: tuple[int, ...], purpose: str) -> Array:
         """Standard-normal values of ``shape`` in the sample's dtype, e.g. an upstream gradient.
@@ -174,7 +232,7 @@ class Sample:
     def with_dtype(self, dtype: str) -> Sample:
         """The same values in another dtype (exact when widening float32 -> float64)."""
         inputs = {k: None if v is None else v.astype(dtype) for k, v in self.inputs.items()}
-        return Sample(self.op, self.params, self.seed, dtype, inputs, self.kwargs)
+        return dataclasses.replace(self, dtype=dtype, inputs=inputs)
 
     def describe(self) -> str:
         shapes = {k: None if v is None else tuple(v.shape) for k, v in self.inputs.items()}
@@ -182,9 +240,13 @@ class Sample:
 
     def repro(self, check: str) -> str:
         """A paste-able snippet that re-runs ``check`` on exactly this sample."""
+        if self.edge_case is not None:
+            make = f"spec.edge_sample({self.edge_case!r}, dtype={self.dtype!r})"
+        else:
+            make = f"spec.sample({self.params!r}, seed={self.seed}, dtype={self.dtype!r})"
         return (
             "from refcnn.testing import catalog, checks\n"
             f"spec = catalog.get({self.op!r})\n"
-            f"sample = spec.sample({self.params!r}, seed={self.seed}, dtype={self.dtype!r})\n"
+            f"sample = {make}\n"
             f"checks.{check}(spec, sample)"
         )

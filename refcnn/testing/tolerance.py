@@ -57,9 +57,15 @@ def as_float64(arrays: Mapping[str, Any]) -> dict[str, Any]:
     return {k: None if v is None else np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
 
 
-def absolute(arrays: Mapping[str, Any]) -> dict[str, Any]:
+def absolute(arrays: Mapping[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """float64 absolute values of every array, except those named in ``keep`` (just widened)."""
     return {
-        k: None if v is None else np.abs(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()
+        k: None
+        if v is None
+        else np.asarray(v, dtype=np.float64)
+        if k in keep
+        else np.abs(np.asarray(v, dtype=np.float64))
+        for k, v in arrays.items()
     }
 
 
@@ -72,10 +78,15 @@ class Multilinear:
     observed/bound ratio in the reports shows how tight it is). ``degree`` is the number of
     inputs each product draws from (2 for conv: one weight times one pixel), used for the
     rounding of perturbed inputs in finite differences.
+
+    ``fixed`` names inputs that select or mask rather than multiply (max pooling's input decides
+    WHICH element is taken; a dropout mask is 0 or 1/(1 − p)): they keep their values, and
+    their sign, when the magnitude is evaluated.
     """
 
     reduction_lengths: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, int]]
     degree: int
+    fixed: tuple[str, ...] = ()
 
     def forward_bound(
         self,
@@ -87,7 +98,7 @@ class Multilinear:
     ) -> Array:
         """Elementwise bound on |computed forward − exact forward| in ``dtype``."""
         k = self.reduction_lengths(inputs, kwargs)["out"] + extra_terms
-        magnitude = spec.forward(**absolute(inputs), **kwargs)  # f(|inputs|) = Σ|a_i·b_i|
+        magnitude = spec.forward(**absolute(inputs, self.fixed), **kwargs)  # f(|inputs|)
         return np.asarray(gamma(k, dtype) * magnitude)
 
     def backward_bounds(
@@ -101,12 +112,77 @@ class Multilinear:
         """Elementwise bound on |computed gradient − exact gradient|, per differentiable input."""
         lengths = self.reduction_lengths(inputs, kwargs)
         magnitudes = spec.backward_dict(
-            np.abs(np.asarray(upstream, np.float64)), absolute(inputs), kwargs
+            np.abs(np.asarray(upstream, np.float64)), absolute(inputs, self.fixed), kwargs
         )
         return {
             name: np.asarray(gamma(lengths[f"grad_{name}"], dtype) * magnitude)
             for name, magnitude in magnitudes.items()
         }
+
+
+# NumPy documents its float32/float64 transcendental ufuncs (exp, log, tanh, ...) as accurate to
+# within 4 ULP; torch's vectorised (SLEEF) versions are within 3.5. One ULP is at most 2u
+# relative, so a library call counts as 8 roundings.
+LIBRARY_ROUNDINGS = 8
+
+Magnitude = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Formula:
+    """Bounds for an op computed by a short formula: activations, normalisation, losses.
+
+    Elementwise ``|computed − exact| ≤ γ_c · M``. For each quantity (``"out"``, ``"grad_x"``, ...)
+    ``roundings(inputs, kwargs)`` gives ``c``: one per +, −, ×, ÷ and √ along the formula,
+    LIBRARY_ROUNDINGS per exp/log/tanh/erf call, and k per length-k reduction inside it. ``M``
+    is the sum of the absolute values of the terms the formula combines (so cancellation is
+    accounted for: for x − tanh(x), M = |x| + |tanh x|), derived by hand in the catalog entry:
+
+        forward_magnitude(**inputs, **kwargs) -> array shaped like the output
+        backward_magnitudes(upstream, **inputs, **kwargs) -> {input name: array}
+
+    M must also cover |x|·|∂f/∂x| so that one rounding of each input, as finite differences
+    make, is within ``degree`` extra roundings.
+    """
+
+    roundings: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, int]]
+    forward_magnitude: Magnitude
+    backward_magnitudes: Magnitude | None = None
+    degree: int = 1
+
+    def forward_bound(
+        self,
+        spec: OpSpec,
+        inputs: Mapping[str, Any],
+        kwargs: Mapping[str, Any],
+        dtype: DTypeLike,
+        extra_terms: int = 0,
+    ) -> Array:
+        wide = as_float64(inputs)
+        c = self.roundings(wide, kwargs)["out"] + extra_terms
+        return np.asarray(gamma(c, dtype) * self.forward_magnitude(**wide, **kwargs))
+
+    def backward_bounds(
+        self,
+        spec: OpSpec,
+        inputs: Mapping[str, Any],
+        kwargs: Mapping[str, Any],
+        upstream: Array,
+        dtype: DTypeLike,
+    ) -> dict[str, Array]:
+        if self.backward_magnitudes is None:
+            raise TypeError(f"{spec.name}'s tolerance model has no backward magnitudes")
+        wide = as_float64(inputs)
+        c = self.roundings(wide, kwargs)
+        magnitudes = self.backward_magnitudes(np.asarray(upstream, np.float64), **wide, **kwargs)
+        return {
+            name: np.asarray(gamma(c[f"grad_{name}"], dtype) * magnitude)
+            for name, magnitude in magnitudes.items()
+            if inputs.get(name) is not None
+        }
+
+
+ToleranceModel = Multilinear | Formula
 
 
 def observed_over_bound(error: NDArray[Any], bound: NDArray[Any]) -> NDArray[np.float64]:

@@ -6,10 +6,24 @@ test picks it up, filtered by capability.
 
 from __future__ import annotations
 
-from refcnn.testing.catalog import convolution
+from refcnn.testing.catalog import (
+    activations,
+    convolution,
+    linear,
+    normalization,
+    pooling,
+    softmax,
+)
 from refcnn.testing.opspec import OpSpec
 
-OPS: tuple[OpSpec, ...] = (*convolution.OPS,)
+OPS: tuple[OpSpec, ...] = (
+    *convolution.OPS,
+    *pooling.OPS,
+    *linear.OPS,
+    *activations.OPS,
+    *softmax.OPS,
+    *normalization.OPS,
+)
 
 _BY_NAME = {spec.name: spec for spec in OPS}
 if len(_BY_NAME) != len(OPS):

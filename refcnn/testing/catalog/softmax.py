@@ -1,0 +1,7 @@
+"""Catalog entries of the softmax family."""
+
+from __future__ import annotations
+
+from refcnn.testing.opspec import OpSpec
+
+OPS: tuple[OpSpec, ...] = ()
