@@ -20,6 +20,7 @@ def _ops(arguments: argparse.Namespace) -> int:
             "torch": spec.torch_name,
             "capabilities": list(spec.capabilities),
             "summary": spec.summary,
+            "docs": spec.docs,
         }
         for spec in catalog.OPS
     ]
