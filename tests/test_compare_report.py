@@ -92,3 +92,11 @@ def test_report_of_no_records_still_renders(tmp_path: Path) -> None:
     data = report.write([], tmp_path)
     assert data["summary"]["rows"] == 0
     assert "0 rows, all within" in (tmp_path / "conformance.md").read_text()
+
+
+def test_equal_infinities_and_nans_where_due_are_exact() -> None:
+    values = np.array([-np.inf, np.inf, np.nan, 1.0])
+    record = assert_within_bound(values, values.copy(), 0.0, _context("out"))
+    assert record.passed and record.worst_ratio == 0.0
+    with pytest.raises(AssertionError, match="1 / 4 elements"):
+        assert_within_bound(values, np.array([np.inf, np.inf, np.nan, 1.0]), 0.0, _context())

@@ -54,7 +54,10 @@ def _fd_quotient(
 
     def phi_with_bound(t: float) -> tuple[float, float]:
         moved = {
-            name: value if name not in direction else (value + t * direction[name]).astype(dtype)
+            # np.asarray: NumPy turns 0-d results into scalars, which refcnn rejects as non-arrays
+            name: value
+            if name not in direction
+            else np.asarray((value + t * direction[name]).astype(dtype))
             for name, value in sample.inputs.items()
         }
         out = spec.forward(**moved, **sample.kwargs)
@@ -104,7 +107,7 @@ def directional_fd(spec: OpSpec, sample: Sample) -> None:
     grads, grad_bounds = _analytic(spec, sample, upstream)
     raw = {name: sample.random(sample.inputs[name].shape, f"direction {name}") for name in grads}
     largest = max((float(np.max(np.abs(v), initial=0.0)) for v in raw.values()), default=1.0)
-    direction = {name: (v / largest).astype(dtype) for name, v in raw.items()}
+    direction = {name: np.asarray((v / largest).astype(dtype)) for name, v in raw.items()}
     quotient, fd_bound = _fd_quotient(spec, sample, upstream, direction, _step(sample))
     analytic = sum(_dot(grads[n], direction[n]) for n in grads)
     m = sum(direction[n].size for n in grads)

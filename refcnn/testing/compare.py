@@ -53,9 +53,12 @@ def assert_within_bound(
             f"{np.dtype(expected_dtype)} [{context.title()}, {context.sample.describe()}]"
         )
         return _finish(context, _failed_record(context, message, expected_array.size))
-    error = np.array(np.abs(actual_array.astype(np.float64) - expected_array.astype(np.float64)))
+    with np.errstate(invalid="ignore"):  # inf − inf: NaN, resolved just below
+        difference = actual_array.astype(np.float64) - expected_array.astype(np.float64)
+    error = np.array(np.abs(difference))
     error[np.isnan(error) & ~(np.isnan(actual_array) & np.isnan(expected_array))] = np.inf
     error[np.isnan(actual_array) & np.isnan(expected_array)] = 0.0  # NaN where NaN is due
+    error[actual_array == expected_array] = 0.0  # equal, infinities included (inf − inf is NaN)
     scale = np.abs(expected_array.astype(np.float64))
     relative = np.array(
         np.where(

@@ -64,7 +64,7 @@ def absolute(arrays: Mapping[str, Any], keep: tuple[str, ...] = ()) -> dict[str,
         if v is None
         else np.asarray(v, dtype=np.float64)
         if k in keep
-        else np.abs(np.asarray(v, dtype=np.float64))
+        else np.asarray(np.abs(np.asarray(v, dtype=np.float64)))  # 0-d stays an array
         for k, v in arrays.items()
     }
 
@@ -112,7 +112,9 @@ class Multilinear:
         """Elementwise bound on |computed gradient − exact gradient|, per differentiable input."""
         lengths = self.reduction_lengths(inputs, kwargs)
         magnitudes = spec.backward_dict(
-            np.abs(np.asarray(upstream, np.float64)), absolute(inputs, self.fixed), kwargs
+            np.asarray(np.abs(np.asarray(upstream, np.float64))),
+            absolute(inputs, self.fixed),
+            kwargs,
         )
         return {
             name: np.asarray(gamma(lengths[f"grad_{name}"], dtype) * magnitude)
