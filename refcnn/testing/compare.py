@@ -60,11 +60,10 @@ def assert_within_bound(
     error[np.isnan(actual_array) & np.isnan(expected_array)] = 0.0  # NaN where NaN is due
     error[actual_array == expected_array] = 0.0  # equal, infinities included (inf − inf is NaN)
     scale = np.abs(expected_array.astype(np.float64))
-    relative = np.array(
-        np.where(
-            scale > 0, error / np.where(scale > 0, scale, 1.0), np.where(error > 0, np.inf, 0.0)
-        )
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.array(error / scale)  # x/0 = inf
+    relative[error == 0] = 0.0  # exact, whatever the scale
+    relative[np.isnan(relative)] = np.inf  # inf/inf: an infinite error on an infinite value
     ratio = observed_over_bound(error, bound)
     bound_array = np.broadcast_to(np.asarray(bound, dtype=np.float64), error.shape)
     failing = ratio > 1
