@@ -209,3 +209,132 @@ def check_same_dtype(reference_name: str, reference: FloatArray, **others: objec
                 f"{name}.dtype={other.dtype} differs from {reference_name}.dtype="
                 f"{reference.dtype}; refcnn never casts silently, convert one of them"
             )
+
+
+# --- pooling ------------------------------------------------------------------------------------
+#
+# Pooling windows follow torch's pooling rules, which differ from convolution's in three ways:
+#
+# * padding is symmetric, an int or a pair ``(ph, pw)``, and at most half the kernel size per
+#   axis: ``pad ≤ kernel_size // 2`` (torch checks ``pad ≤ (d·(k − 1) + 1) // 2`` and then
+#   ``pad ≤ k // 2``, so the dilation never allows more);
+# * ``stride`` defaults to the kernel size (None, as torch's ``stride=None``);
+# * ``ceil_mode`` rounds the output length up, then drops the last window if it would start at
+#   or past ``L + pad`` (inside the right padding or beyond)::
+#
+#       out = floor((L + 2·pad − d·(k − 1) − 1 + (s − 1 if ceil_mode else 0)) / s) + 1
+#       if ceil_mode and (out − 1)·s ≥ L + pad: out −= 1
+#
+# In ceil mode the last window may hang past the padded input ("overhang"). Nothing there is
+# ever counted: not by max pooling, not in avg pooling's divisor.
+
+
+def pooling_output_length(
+    length: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool
+) -> int:
+    """Output length along one axis, torch's ``pooling_output_shape`` (see the comment above)."""
+    span = length + 2 * pad - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = (span + stride - 1) // stride + 1  # ceil(span / s) + 1
+    if (out - 1) * stride >= length + pad:  # the last window would start in the right padding
+        out -= 1
+    return out
+
+
+@dataclass(frozen=True)
+class PoolingGeometry:
+    """A validated pooling configuration over an ``(H, W)`` image.
+
+    ``windows`` is the sliding-window geometry im2col reads: its bottom/right padding includes
+    the ceil_mode overhang, so every window fits in the padded array. ``padding`` is the
+    declared symmetric ``(ph, pw)``: positions in ``[−ph, H + ph)`` count towards avg pooling's
+    ``count_include_pad`` divisor, the overhang does not.
+    """
+
+    windows: WindowGeometry
+    padding: tuple[int, int]
+    ceil_mode: bool
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.windows.output_size
+
+    def window_starts(self, axis: int) -> list[int]:
+        """First row (axis 0) or column (axis 1) of every window, in unpadded coordinates."""
+        step, pad = self.windows.stride[axis], self.padding[axis]
+        return [o * step - pad for o in range(self.windows.output_size[axis])]
+
+
+def pooling_geometry(
+    input_size: tuple[int, int],
+    kernel_size: object,
+    stride: object = None,
+    padding: object = 0,
+    dilation: object = 1,
+    ceil_mode: object = False,
+) -> PoolingGeometry:
+    """Validate a pooling configuration (torch's rules, see above) and compute its geometry.
+
+    Raises ``ValueError`` when the padding exceeds half the kernel, when the output would be
+    empty (kernel larger than the padded input), and when a dilated window would read padding
+    only (torch returns −inf there and its backward writes out of bounds).
+    """
+    kernel = int_pair(kernel_size, "kernel_size", minimum=1)
+    if stride is None or (isinstance(stride, tuple | list) and len(stride) == 0):
+        steps = kernel  # torch: stride=None (or empty) means stride = kernel_size
+    else:
+        steps = int_pair(stride, "stride", minimum=1)
+    dilations = int_pair(dilation, "dilation", minimum=1)
+    if isinstance(padding, tuple | list) and len(padding) != 2:
+        raise ValueError(
+            "padding must be an int or a pair (ph, pw) for pooling (symmetric, as torch), "
+            f"got {len(padding)} values: padding={padding!r}"
+        )
+    pads = int_pair(padding, "padding", minimum=0)
+    if not isinstance(ceil_mode, bool | np.bool_):
+        raise TypeError(f"ceil_mode must be a bool, got ceil_mode={ceil_mode!r}")
+    if pads[0] > kernel[0] // 2 or pads[1] > kernel[1] // 2:
+        raise ValueError(
+            "pad should be at most half of the kernel size on each axis (torch's rule: "
+            f"pad <= kernel_size // 2, whatever the dilation), got padding={pads} for "
+            f"kernel_size={kernel}"
+        )
+    output = tuple(
+        pooling_output_length(length, k, s, p, d, bool(ceil_mode))
+        for length, k, s, p, d in zip(input_size, kernel, steps, pads, dilations, strict=True)
+    )
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilations, strict=True))
+    padded = tuple(length + 2 * p for length, p in zip(input_size, pads, strict=True))
+    if min(output) < 1:
+        raise ValueError(
+            f"kernel larger than the padded input: dilated kernel extent {extent} "
+            f"(kernel_size={kernel}, dilation={dilations}) > padded input size {padded} "
+            f"(input {tuple(input_size)}, padding={pads}, ceil_mode={ceil_mode}): output size "
+            f"{output} is too small"
+        )
+    # ceil_mode: how far the last window reaches past the padded input, added to bottom/right.
+    overhang = tuple(
+        max(0, (out - 1) * s + e - size)
+        for out, s, e, size in zip(output, steps, extent, padded, strict=True)
+    )
+    windows = WindowGeometry(
+        input_size=(int(input_size[0]), int(input_size[1])),
+        kernel_size=kernel,
+        stride=steps,
+        padding=(pads[0], pads[0] + overhang[0], pads[1], pads[1] + overhang[1]),
+        dilation=dilations,
+        output_size=(output[0], output[1]),
+    )
+    geometry = PoolingGeometry(windows, pads, bool(ceil_mode))
+    for axis, name in enumerate(("H", "W")):
+        k, d, length = kernel[axis], dilations[axis], input_size[axis]
+        for o, start in enumerate(geometry.window_starts(axis)):
+            if not any(0 <= start + i * d < length for i in range(k)):
+                raise ValueError(
+                    f"window {o} along {name} reads padding only (rows/columns "
+                    f"{[start + i * d for i in range(k)]} of an input of length {length}, "
+                    f"kernel_size={kernel}, dilation={dilations}, padding={pads}): every "
+                    "pooling window must contain an input element"
+                )
+    return geometry

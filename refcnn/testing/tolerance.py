@@ -99,7 +99,8 @@ class Multilinear:
         """Elementwise bound on |computed forward − exact forward| in ``dtype``."""
         k = self.reduction_lengths(inputs, kwargs)["out"] + extra_terms
         magnitude = spec.forward(**absolute(inputs, self.fixed), **kwargs)  # f(|inputs|)
-        return np.asarray(gamma(k, dtype) * magnitude)
+        # abs: a fixed (selecting) input keeps its sign, so f(|inputs|) may be negative
+        return np.asarray(gamma(k, dtype) * np.abs(magnitude))
 
     def backward_bounds(
         self,
@@ -117,7 +118,7 @@ class Multilinear:
             kwargs,
         )
         return {
-            name: np.asarray(gamma(lengths[f"grad_{name}"], dtype) * magnitude)
+            name: np.asarray(gamma(lengths[f"grad_{name}"], dtype) * np.abs(magnitude))
             for name, magnitude in magnitudes.items()
         }
 

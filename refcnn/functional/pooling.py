@@ -1,0 +1,423 @@
+"""Pooling (torch semantics): max, average, adaptive average and global average, with backward.
+
+Arrays are (N, C, H, W) or, as torch also accepts, (C, H, W); every channel is pooled on its own.
+Window geometry (kernel, stride = kernel by default, symmetric padding ≤ kernel // 2, dilation,
+ceil_mode) is :func:`refcnn.geometry.pooling_geometry`. See docs/pooling.md for the derivations.
+
+Max pooling, with ``window(p, q)`` the input pixels of window (p, q) (padding never takes part:
+torch clips the window to the input, so padding acts as −inf)::
+
+    out[n, c, p, q] = x[n, c, a*]        a* = the FIRST largest pixel of window(p, q) in row-major
+                                          order; if the window holds a NaN, the LAST NaN (torch)
+    ∂L/∂x[n, c, a]  = Σ_{(p, q): a* = a} G[n, c, p, q]     windows that chose a pixel all ADD
+
+Average pooling, with ``D(p, q)`` the divisor (see :func:`avg_pool2d`)::
+
+    out[n, c, p, q] = (1 / D(p, q)) · Σ_{a ∈ window(p, q)} x[n, c, a]
+    ∂L/∂x[n, c, a]  = Σ_{(p, q): a ∈ window(p, q)} G[n, c, p, q] / D(p, q)
+
+Both run through im2col (every window a row) and col2im (scatter-ADD rows back), so a pixel
+shared by overlapping windows collects every window's gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refcnn.geometry import (
+    FloatArray,
+    PoolingGeometry,
+    check_float_array,
+    check_same_dtype,
+    pooling_geometry,
+)
+from refcnn.im2col import col2im_with_geometry, im2col_with_geometry
+
+IntArray = NDArray[np.intp]
+
+
+# --- shared: batched views and upstream checks --------------------------------------------------
+
+
+def _as_batch(x: FloatArray) -> FloatArray:
+    """``x`` as (N, C, H, W): a 3-D (C, H, W) input becomes a batch of one (a view)."""
+    if isinstance(x, np.ndarray) and x.ndim == 3:
+        batch = check_float_array(x, "x", 3, "(C, H, W)")[np.newaxis]
+    else:
+        batch = check_float_array(x, "x", 4, "(N, C, H, W) or 3-D (C, H, W)")
+    if batch.shape[2] < 1 or batch.shape[3] < 1:
+        raise ValueError(f"x must have non-empty H and W, got x.shape={x.shape}")
+    return batch
+
+
+def _like_input(result: FloatArray, x: FloatArray) -> FloatArray:
+    """Drop the batch axis again when ``x`` was 3-D."""
+    return result[0] if x.ndim == 3 else result
+
+
+def _upstream_batch(grad_out: object, x: FloatArray, expected: tuple[int, ...]) -> FloatArray:
+    """``grad_out`` checked against the forward's output shape, as (N, C, OH, OW)."""
+    upstream = check_float_array(grad_out, "grad_out", x.ndim, "(shaped like the output)")
+    check_same_dtype("x", x, grad_out=upstream)
+    shape = expected[1:] if x.ndim == 3 else expected
+    if upstream.shape != shape:
+        raise ValueError(f"grad_out.shape={upstream.shape}, but the output has shape {shape}")
+    return upstream[np.newaxis] if x.ndim == 3 else upstream
+
+
+def _windows(x: FloatArray, geometry: PoolingGeometry) -> FloatArray:
+    """Every window as a row: (N, OH, OW, C, KH·KW), padding (and ceil overhang) read as 0."""
+    n, c = x.shape[:2]
+    oh, ow = geometry.output_size
+    return im2col_with_geometry(x, geometry.windows).reshape(n, oh, ow, c, -1)
+
+
+def _scatter_windows(
+    rows: FloatArray, shape: tuple[int, ...], geometry: PoolingGeometry
+) -> FloatArray:
+    """Adjoint of :func:`_windows`: add every window row back into an (N, C, H, W) array."""
+    n, c, h, w = shape
+    return col2im_with_geometry(
+        rows.reshape(-1, rows.shape[3] * rows.shape[4]), (n, c, h, w), geometry.windows
+    )
+
+
+# --- max_pool2d ---------------------------------------------------------------------------------
+
+
+def _max_pool_choice(x: FloatArray, geometry: PoolingGeometry) -> tuple[FloatArray, IntArray]:
+    """Each window's values (N, OH, OW, C, K) and the position a* it picks (N, OH, OW, C).
+
+    Among the window's INPUT pixels (padding excluded, as torch clips windows to the input):
+    the first largest in row-major order, or the last NaN when there is one (torch keeps
+    replacing its running maximum with a NaN).
+    """
+    values = _windows(x, geometry)
+    inside = _windows(np.ones((1, 1, *x.shape[2:]), dtype=x.dtype), geometry) == 1  # not padding
+    candidates = np.where(inside, values, x.dtype.type(-np.inf))
+    largest = candidates.max(axis=-1, keepdims=True)  # NaN when the window holds a NaN
+    first_largest = np.argmax(inside & (candidates == largest), axis=-1)  # first True
+    is_nan = inside & np.isnan(values)
+    last_nan = values.shape[-1] - 1 - np.argmax(is_nan[..., ::-1], axis=-1)
+    chosen = np.where(is_nan.any(axis=-1), last_nan, first_largest)
+    return values, chosen
+
+
+def max_pool2d(
+    x: FloatArray,
+    kernel_size: object,
+    stride: object = None,
+    padding: object = 0,
+    dilation: object = 1,
+    ceil_mode: bool = False,
+) -> FloatArray:
+    """``torch.nn.functional.max_pool2d``: the largest pixel of every window, (N, C, OH, OW).
+
+    Ties go to the first pixel in row-major window order; a NaN in a window wins (the last
+    one); padding is never chosen. ``stride=None`` means ``stride = kernel_size``.
+    """
+    batch = _as_batch(x)
+    geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    values, chosen = _max_pool_choice(batch, geometry)
+    out = np.take_along_axis(values, chosen[..., np.newaxis], axis=-1)[..., 0]  # x[a*]
+    return _like_input(out.transpose(0, 3, 1, 2), x)  # (N, OH, OW, C) -> (N, C, OH, OW)
+
+
+def max_pool2d_backward(
+    grad_out: FloatArray,
+    x: FloatArray,
+    kernel_size: object,
+    stride: object = None,
+    padding: object = 0,
+    dilation: object = 1,
+    ceil_mode: bool = False,
+) -> FloatArray:
+    """∂L/∂x of :func:`max_pool2d`: each window sends its upstream value to the pixel it chose.
+
+    Overlapping windows that chose the same pixel ADD their upstream values there; every other
+    pixel gets zero. Takes ``x`` (not the forward's output) to redo the choice.
+    """
+    batch = _as_batch(x)
+    geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], *geometry.output_size))
+    values, chosen = _max_pool_choice(batch, geometry)
+    grad_rows = np.zeros_like(values)  # ∂L/∂(window values): G at a*, 0 elsewhere
+    np.put_along_axis(
+        grad_rows, chosen[..., np.newaxis], upstream.transpose(0, 2, 3, 1)[..., np.newaxis], -1
+    )
+    return _like_input(_scatter_windows(grad_rows, batch.shape, geometry), x)
+
+
+# --- avg_pool2d ---------------------------------------------------------------------------------
+
+
+def _axis_counts(geometry: PoolingGeometry, axis: int, count_include_pad: bool) -> list[int]:
+    """Per window along one axis: how many positions count towards the divisor.
+
+    torch's rule: the window [start, start + k) is first clipped to the padded input
+    [−pad, L + pad) (the ceil_mode overhang never counts); that length is the count with
+    ``count_include_pad``. Without it, the window is clipped to the input [0, L) instead.
+    """
+    k, pad = geometry.windows.kernel_size[axis], geometry.padding[axis]
+    length = geometry.windows.input_size[axis]
+    counts = []
+    for start in geometry.window_starts(axis):
+        if count_include_pad:
+            counts.append(min(start + k, length + pad) - start)
+        else:
+            counts.append(min(start + k, length) - max(start, 0))
+    return counts
+
+
+def _avg_divisor(
+    geometry: PoolingGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
+) -> FloatArray:
+    """D(p, q) as an (OH, OW, 1) array in ``dtype`` (small integers: exact in any float)."""
+    if divisor_override is not None:
+        counts = np.full(geometry.output_size, divisor_override)
+    else:
+        rows = _axis_counts(geometry, 0, count_include_pad)
+        columns = _axis_counts(geometry, 1, count_include_pad)
+        counts = np.outer(rows, columns)  # the window is a rectangle: rows × columns
+    return counts.astype(dtype)[..., np.newaxis]
+
+
+def _avg_pool_geometry(
+    x: FloatArray,
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    ceil_mode: object,
+    count_include_pad: object,
+    divisor_override: object,
+) -> PoolingGeometry:
+    if not isinstance(count_include_pad, bool | np.bool_):
+        raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
+    if divisor_override is not None:
+        if not isinstance(divisor_override, int | np.integer) or isinstance(divisor_override, bool):
+            raise TypeError(f"divisor_override must be None or an int, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError("divisor_override must be None or a non-zero int, got 0")
+    return pooling_geometry(x.shape[2:], kernel_size, stride, padding, 1, ceil_mode)
+
+
+def avg_pool2d(
+    x: FloatArray,
+    kernel_size: object,
+    stride: object = None,
+    padding: object = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> FloatArray:
+    """``torch.nn.functional.avg_pool2d``: the sum of every window over a divisor D.
+
+    D is ``divisor_override`` when given; else the window's size clipped to the padded input
+    (``count_include_pad=True``, the default) or the number of input pixels it covers
+    (``False``). Padding adds zeros to the sum; the ceil_mode overhang is never counted.
+    """
+    batch = _as_batch(x)
+    geometry = _avg_pool_geometry(
+        batch, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+    divisor = _avg_divisor(geometry, bool(count_include_pad), divisor_override, batch.dtype)
+    sums = _windows(batch, geometry).sum(axis=-1)  # Σ over the window: (N, OH, OW, C)
+    out = sums / divisor
+    return _like_input(out.transpose(0, 3, 1, 2), x)
+
+
+def avg_pool2d_backward(
+    grad_out: FloatArray,
+    x: FloatArray,
+    kernel_size: object,
+    stride: object = None,
+    padding: object = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> FloatArray:
+    """∂L/∂x of :func:`avg_pool2d`: every window spreads G / D over its pixels, and they add up."""
+    batch = _as_batch(x)
+    geometry = _avg_pool_geometry(
+        batch, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+    upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], *geometry.output_size))
+    divisor = _avg_divisor(geometry, bool(count_include_pad), divisor_override, batch.dtype)
+    share = upstream.transpose(0, 2, 3, 1) / divisor  # G / D: (N, OH, OW, C)
+    kh, kw = geometry.windows.kernel_size
+    grad_rows = np.broadcast_to(share[..., np.newaxis], (*share.shape, kh * kw))  # every tap
+    return _like_input(_scatter_windows(grad_rows, batch.shape, geometry), x)
+
+
+# --- adaptive_avg_pool2d ------------------------------------------------------------------------
+
+
+def _adaptive_output_size(x: FloatArray, output_size: object) -> tuple[int, int]:
+    """``output_size`` as (OH, OW): an int, or a pair whose None entries keep the input size."""
+    entries = output_size if isinstance(output_size, tuple | list) else (output_size, output_size)
+    if len(entries) != 2:
+        raise ValueError(f"output_size must be an int or a pair (OH, OW), got {output_size!r}")
+    size = []
+    for entry, length in zip(entries, x.shape[2:], strict=True):
+        if entry is None:
+            size.append(int(length))
+        elif isinstance(entry, int | np.integer) and not isinstance(entry, bool):
+            if entry < 0:
+                raise ValueError(f"output_size must be >= 0, got output_size={output_size!r}")
+            size.append(int(entry))
+        else:
+            raise TypeError(
+                f"output_size must be an int or a pair of ints/None, got {output_size!r}"
+            )
+    return (size[0], size[1])
+
+
+def adaptive_windows(length: int, out: int) -> list[tuple[int, int]]:
+    """torch's adaptive windows along one axis: ``[floor(i·L/out), ceil((i+1)·L/out))``.
+
+    They cover the input, may overlap by one pixel, and are all of length ≥ 1.
+    """
+    return [(i * length // out, -(-(i + 1) * length // out)) for i in range(out)]
+
+
+def adaptive_avg_pool2d(x: FloatArray, output_size: object) -> FloatArray:
+    """``torch.nn.functional.adaptive_avg_pool2d``: the mean of each adaptive window.
+
+    ``out[n, c, i, j] = mean(x[n, c, h0(i):h1(i), w0(j):w1(j)])``, windows from
+    :func:`adaptive_windows`. ``output_size`` is an int or a pair; None keeps that input size.
+    """
+    batch = _as_batch(x)
+    oh, ow = _adaptive_output_size(batch, output_size)
+    rows, columns = adaptive_windows(batch.shape[2], oh), adaptive_windows(batch.shape[3], ow)
+    out = np.empty((*batch.shape[:2], oh, ow), dtype=batch.dtype)
+    for i, (h0, h1) in enumerate(rows):
+        for j, (w0, w1) in enumerate(columns):
+            window = batch[:, :, h0:h1, w0:w1]
+            out[:, :, i, j] = window.sum(axis=(2, 3)) / ((h1 - h0) * (w1 - w0))  # Σ / count
+    return _like_input(out, x)
+
+
+def adaptive_avg_pool2d_backward(
+    grad_out: FloatArray, x: FloatArray, output_size: object
+) -> FloatArray:
+    """∂L/∂x of :func:`adaptive_avg_pool2d`: window (i, j) adds G[i, j] / count to its pixels."""
+    batch = _as_batch(x)
+    oh, ow = _adaptive_output_size(batch, output_size)
+    upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], oh, ow))
+    rows, columns = adaptive_windows(batch.shape[2], oh), adaptive_windows(batch.shape[3], ow)
+    grad_x = np.zeros_like(batch)
+    for i, (h0, h1) in enumerate(rows):
+        for j, (w0, w1) in enumerate(columns):
+            share = upstream[:, :, i, j] / ((h1 - h0) * (w1 - w0))  # G / count: (N, C)
+            grad_x[:, :, h0:h1, w0:w1] += share[:, :, np.newaxis, np.newaxis]  # overlaps add
+    return _like_input(grad_x, x)
+
+
+# --- global_avg_pool2d --------------------------------------------------------------------------
+
+
+def global_avg_pool2d(x: FloatArray) -> FloatArray:
+    """The mean over H and W, keeping them as size 1: (N, C, 1, 1).
+
+    torch: ``x.mean((-2, -1), keepdim=True)`` = ``adaptive_avg_pool2d(x, 1)``.
+    """
+    batch = _as_batch(x)
+    count = math.prod(batch.shape[2:])
+    out = batch.sum(axis=(2, 3), keepdims=True) / count  # Σ_{h, w} x / (H·W)
+    return _like_input(out, x)
+
+
+def global_avg_pool2d_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
+    """∂L/∂x of :func:`global_avg_pool2d`: every pixel gets G / (H·W)."""
+    batch = _as_batch(x)
+    upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], 1, 1))
+    count = math.prod(batch.shape[2:])
+    grad_x = np.broadcast_to(upstream / count, batch.shape)
+    return _like_input(np.ascontiguousarray(grad_x), x)
+
+
+# --- direct definitions (oracles for small shapes) ----------------------------------------------
+
+
+def max_pool2d_direct(
+    x: FloatArray,
+    kernel_size: object,
+    stride: object = None,
+    padding: object = 0,
+    dilation: object = 1,
+    ceil_mode: bool = False,
+) -> FloatArray:
+    """max_pool2d by its definition, torch's CPU loop: no im2col, no padding copy.
+
+    Running maximum from −inf over the window's input pixels in row-major order, replaced by a
+    strictly larger value or by a NaN.
+    """
+    batch = _as_batch(x)
+    geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    n_batch, channels, height, width = batch.shape
+    (kh, kw), (dh, dw) = geometry.windows.kernel_size, geometry.windows.dilation
+    oh, ow = geometry.output_size
+    out = np.empty((n_batch, channels, oh, ow), dtype=batch.dtype)
+    for n in range(n_batch):
+        for c in range(channels):
+            for p, row0 in enumerate(geometry.window_starts(0)):
+                for q, column0 in enumerate(geometry.window_starts(1)):
+                    best = batch.dtype.type(-np.inf)
+                    for i in range(kh):
+                        for j in range(kw):
+                            row, column = row0 + i * dh, column0 + j * dw
+                            if 0 <= row < height and 0 <= column < width:
+                                value = batch[n, c, row, column]
+                                if value > best or np.isnan(value):
+                                    best = value
+                    out[n, c, p, q] = best
+    return _like_input(out, x)
+
+
+def avg_pool2d_direct(
+    x: FloatArray,
+    kernel_size: object,
+    stride: object = None,
+    padding: object = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> FloatArray:
+    """avg_pool2d by its definition, torch's CPU loop: clip, count, sum, divide."""
+    batch = _as_batch(x)
+    geometry = _avg_pool_geometry(
+        batch, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+    n_batch, channels, height, width = batch.shape
+    kh, kw = geometry.windows.kernel_size
+    ph, pw = geometry.padding
+    oh, ow = geometry.output_size
+    out = np.empty((n_batch, channels, oh, ow), dtype=batch.dtype)
+    for p, start_row in enumerate(geometry.window_starts(0)):
+        for q, start_column in enumerate(geometry.window_starts(1)):
+            # torch's loop: clip the window to the padded input, count, then clip to the input
+            end_row, end_column = (
+                min(start_row + kh, height + ph),
+                min(start_column + kw, width + pw),
+            )
+            pool_size = (end_row - start_row) * (end_column - start_column)
+            row0, column0 = max(start_row, 0), max(start_column, 0)
+            row1, column1 = min(end_row, height), min(end_column, width)
+            if divisor_override is not None:
+                divisor = divisor_override
+            elif count_include_pad:
+                divisor = pool_size
+            else:
+                divisor = (row1 - row0) * (column1 - column0)
+            for n in range(n_batch):
+                for c in range(channels):
+                    total = batch.dtype.type(0)
+                    for row in range(row0, row1):
+                        for column in range(column0, column1):
+                            total += batch[n, c, row, column]
+                    out[n, c, p, q] = total / batch.dtype.type(divisor)
+    return _like_input(out, x)
