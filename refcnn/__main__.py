@@ -28,8 +28,9 @@ def _ops(arguments: argparse.Namespace) -> int:
         print(json.dumps(entries, indent=1))
         return 0
     width = max(len(e["name"]) for e in entries)
+    kind_width = max(len(e["kind"]) for e in entries)
     for entry in entries:
-        print(f"{entry['name']:<{width}}  {entry['kind']:<9}  {entry['torch'] or '-'}")
+        print(f"{entry['name']:<{width}}  {entry['kind']:<{kind_width}}  {entry['torch'] or '-'}")
         print(f"{'':<{width}}  {', '.join(entry['capabilities'])}")
     return 0
 

@@ -27,6 +27,7 @@ class Context:
     check: str  # name of the function in refcnn.testing.checks that made the comparison
     quantity: str  # "out", "grad_x", ...
     versus: str  # "refcnn vs torch", "backward vs finite differences", ...
+    deviation: str = ""  # reason of a known deviation allowed for in the bound
 
     def title(self) -> str:
         return f"{self.sample.op} {self.quantity} [{self.sample.dtype}] {self.versus}"
@@ -112,6 +113,7 @@ def _record(context: Context, **outcome: Any) -> records.Record:
         params=repr(sample.params),
         seed=sample.seed,
         repro=sample.repro(context.check),
+        deviation=context.deviation,
         **outcome,
     )
 

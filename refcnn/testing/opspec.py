@@ -55,6 +55,30 @@ class ErrorCase:
 
 
 @dataclass(frozen=True)
+class KnownDeviation:
+    """A documented way a candidate departs from the exact function, as data (not a branch).
+
+    Comparisons of ``quantity`` in ``dtype`` against a candidate whose name starts with
+    ``candidate`` get ``relative · |expected|`` added to their bound, and their records and report
+    rows say so with ``reason``. Example: torch 2.13's float64 hardsigmoid backward multiplies by
+    float32's 1/6, a relative error of 3e-8 that no float64 rounding model allows.
+    """
+
+    candidate: str
+    dtype: str
+    quantity: str
+    relative: float
+    reason: str
+
+    def applies(self, candidate: str, dtype: str, quantity: str) -> bool:
+        return (
+            candidate.startswith(self.candidate)
+            and dtype == self.dtype
+            and quantity == self.quantity
+        )
+
+
+@dataclass(frozen=True)
 class EdgeCase:
     """A hand-picked case that random drawing may miss.
 
@@ -88,6 +112,7 @@ class OpSpec:
     linear_in: inputs in which the op is linear (affine: bias terms cancel in the adjoint check)
     polynomial_degree: total degree in all inputs together; central differences are exact
         (no truncation error) when it is at most 2
+    known_deviations: candidates' documented departures (see :class:`KnownDeviation`)
     fill: how to draw an input's values, ``fill[name](rng, shape, params) -> float64 array``;
         standard normal by default. Piecewise ops use it to keep inputs away from kinks and ties
         by more than the finite-difference step (distinct values for max pooling, |x| ≥ 0.1 for
@@ -115,6 +140,7 @@ class OpSpec:
     torch_name: str | None = None
     torch_forward: Callable[..., Any] | None = None
     fill: Mapping[str, Fill] = field(default_factory=dict)
+    known_deviations: tuple[KnownDeviation, ...] = ()
     docs: str | None = None
 
     @property

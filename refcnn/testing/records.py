@@ -37,6 +37,7 @@ class Record:
     passed: bool
     message: str
     repro: str
+    deviation: str = ""  # the reason of a KnownDeviation whose allowance the bound includes
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), allow_nan=True, sort_keys=True)
