@@ -201,6 +201,43 @@ def check_float_array(value: object, name: str, ndim: int, layout: str) -> Float
     return value
 
 
+def check_float_tensor(value: object, name: str) -> FloatArray:
+    """Check that ``value`` is a floating NumPy array of any rank (see check_float_array)."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
+    return check_float_array(value, name, value.ndim, "")
+
+
+def normalize_dim(dim: object, ndim: int, name: str = "dim") -> int:
+    """``dim`` as an index in ``0 .. ndim − 1``; negative dims count from the end (torch's rule).
+
+    A 0-d array accepts ``dim`` in [-1, 0], as torch does (it is treated as a 1-element vector).
+    """
+    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
+        raise TypeError(f"{name} must be an int, got {name}={dim!r}")
+    dim, rank = int(dim), max(ndim, 1)
+    if not -rank <= dim < rank:
+        raise ValueError(
+            f"{name} out of range (expected to be in range of [{-rank}, {rank - 1}], but got "
+            f"{name}={dim}) for an array with ndim={ndim}"
+        )
+    return dim % rank
+
+
+def check_grad_out(grad_out: object, like: FloatArray, output: str) -> FloatArray:
+    """``grad_out`` is a floating array shaped like the op's output (``like``), in its dtype.
+
+    ``output`` names the output in the message, e.g. "the activation's output".
+    """
+    upstream = check_float_tensor(grad_out, "grad_out")
+    check_same_dtype("x", like, grad_out=upstream)
+    if upstream.shape != like.shape:
+        raise ValueError(
+            f"grad_out.shape={upstream.shape}, but {output} has x's shape {like.shape}"
+        )
+    return upstream
+
+
 def check_same_dtype(reference_name: str, reference: FloatArray, **others: object) -> None:
     """Every array in ``others`` (None allowed) has ``reference``'s dtype: no silent casts."""
     for name, other in others.items():

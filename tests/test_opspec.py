@@ -38,8 +38,9 @@ def test_repro_snippet_rebuilds_the_same_sample() -> None:
 def test_edge_case_arrays_replace_drawn_values_and_survive_the_repro() -> None:
     base = catalog.get("im2col")
     exact = np.arange(2 * 2 * 5 * 4, dtype=np.float64).reshape(2, 2, 5, 4) % 3  # with ties
-    case = EdgeCase("given values", base.edge_cases[0].params, arrays={"x": exact},
-                    checks=("matches_torch",))
+    case = EdgeCase(
+        "given values", base.edge_cases[0].params, arrays={"x": exact}, checks=("matches_torch",)
+    )
     spec = dataclasses.replace(base, edge_cases=(case,))
     sample = spec.edge_sample("given values", "float32")
     assert sample.inputs["x"].dtype == np.float32

@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from refcnn.geometry import FloatArray, check_same_dtype
+from refcnn.geometry import FloatArray, check_float_tensor, check_grad_out
 
 # SELU's constants (Klambauer et al. 2017), as torch defines them.
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -47,25 +47,10 @@ _GELU_TANH_KAPPA = 0.044715
 # --- validation ---------------------------------------------------------------------------------
 
 
-def _check_input(x: object, name: str = "x") -> FloatArray:
-    """``x`` must be a floating NumPy array (any shape)."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{name} must have a floating dtype, got {name}.dtype={x.dtype}")
-    return x
-
-
 def _check_upstream(grad_out: object, x: object) -> tuple[FloatArray, FloatArray]:
     """``grad_out`` is shaped like the output (like ``x``) and has x's dtype."""
-    x = _check_input(x)
-    grad_out = _check_input(grad_out, "grad_out")
-    check_same_dtype("x", x, grad_out=grad_out)
-    if grad_out.shape != x.shape:
-        raise ValueError(
-            f"grad_out.shape={grad_out.shape}, but the activation's output has x's shape {x.shape}"
-        )
-    return grad_out, x
+    x = check_float_tensor(x, "x")
+    return check_grad_out(grad_out, x, "the activation's output"), x
 
 
 def _real(value: object, name: str) -> float:
@@ -118,7 +103,7 @@ def _normal_pdf(x: FloatArray) -> FloatArray:
 
 def relu(x: FloatArray) -> FloatArray:
     """max(x, 0)."""
-    return np.maximum(_check_input(x), 0)
+    return np.maximum(check_float_tensor(x, "x"), 0)
 
 
 def relu_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
@@ -129,7 +114,7 @@ def relu_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def relu6(x: FloatArray) -> FloatArray:
     """min(max(x, 0), 6)."""
-    return np.clip(_check_input(x), 0, 6)
+    return np.clip(check_float_tensor(x, "x"), 0, 6)
 
 
 def relu6_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
@@ -140,7 +125,7 @@ def relu6_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def leaky_relu(x: FloatArray, negative_slope: float = 0.01) -> FloatArray:
     """x for x > 0, negative_slope·x otherwise."""
-    x, slope = _check_input(x), _real(negative_slope, "negative_slope")
+    x, slope = check_float_tensor(x, "x"), _real(negative_slope, "negative_slope")
     return np.where(x > 0, x, x * slope)
 
 
@@ -155,7 +140,7 @@ def leaky_relu_backward(
 
 def hardtanh(x: FloatArray, min_val: float = -1.0, max_val: float = 1.0) -> FloatArray:
     """min(max(x, min_val), max_val)."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     low, high = _hardtanh_range(min_val, max_val)
     return np.clip(x, low, high)
 
@@ -181,7 +166,7 @@ def _hardtanh_range(min_val: object, max_val: object) -> tuple[float, float]:
 
 def threshold(x: FloatArray, threshold: float, value: float) -> FloatArray:
     """x for x > threshold, else value (torch: value at x = threshold)."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     level, replacement = _real(threshold, "threshold"), _real(value, "value")
     return np.where(x > level, x, replacement)
 
@@ -198,7 +183,7 @@ def threshold_backward(
 
 def hardshrink(x: FloatArray, lambd: float = 0.5) -> FloatArray:
     """x for |x| > lambd, else 0 (torch: 0 at x = ±lambd; a negative lambd keeps every x)."""
-    x, bound = _check_input(x), _real(lambd, "lambd")
+    x, bound = check_float_tensor(x, "x"), _real(lambd, "lambd")
     return np.where((x > bound) | (x < -bound), x, 0)
 
 
@@ -211,7 +196,7 @@ def hardshrink_backward(grad_out: FloatArray, x: FloatArray, lambd: float = 0.5)
 
 def softshrink(x: FloatArray, lambd: float = 0.5) -> FloatArray:
     """x − lambd for x > lambd, x + lambd for x < −lambd, else 0."""
-    x, bound = _check_input(x), _shrink_lambda(lambd)
+    x, bound = check_float_tensor(x, "x"), _shrink_lambda(lambd)
     return np.where(x > bound, x - bound, np.where(x < -bound, x + bound, 0))
 
 
@@ -234,7 +219,7 @@ def _shrink_lambda(lambd: object) -> float:
 
 def hardsigmoid(x: FloatArray) -> FloatArray:
     """min(max(x + 3, 0), 6) / 6: 0 below −3, 1 above 3, x/6 + 1/2 between."""
-    return np.clip(_check_input(x) + 3, 0, 6) / 6
+    return np.clip(check_float_tensor(x, "x") + 3, 0, 6) / 6
 
 
 def hardsigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
@@ -245,7 +230,7 @@ def hardsigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def hardswish(x: FloatArray) -> FloatArray:
     """x · hardsigmoid(x) = x · min(max(x + 3, 0), 6) / 6."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     return x * np.clip(x + 3, 0, 6) / 6
 
 
@@ -261,7 +246,7 @@ def hardswish_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def elu(x: FloatArray, alpha: float = 1.0) -> FloatArray:
     """x for x > 0, alpha·(exp(x) − 1) for x ≤ 0 (expm1: accurate near 0)."""
-    x, a = _check_input(x), _real(alpha, "alpha")
+    x, a = check_float_tensor(x, "x"), _real(alpha, "alpha")
     return np.where(
         x > 0, x, a * np.expm1(np.minimum(x, 0))
     )  # min: no overflow in the unused branch
@@ -276,7 +261,7 @@ def elu_backward(grad_out: FloatArray, x: FloatArray, alpha: float = 1.0) -> Flo
 
 def selu(x: FloatArray) -> FloatArray:
     """scale·x for x > 0, scale·alpha·(exp(x) − 1) for x ≤ 0, with torch's SELU constants."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     return np.where(x > 0, SELU_SCALE * x, (SELU_SCALE * SELU_ALPHA) * np.expm1(np.minimum(x, 0)))
 
 
@@ -289,7 +274,7 @@ def selu_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def celu(x: FloatArray, alpha: float = 1.0) -> FloatArray:
     """x for x > 0, alpha·(exp(x/alpha) − 1) for x ≤ 0; alpha ≠ 0."""
-    x, a = _check_input(x), _celu_alpha(alpha)
+    x, a = check_float_tensor(x, "x"), _celu_alpha(alpha)
     return np.where(x > 0, x, a * np.expm1(np.minimum(x, 0) / a))
 
 
@@ -312,7 +297,7 @@ def _celu_alpha(alpha: object) -> float:
 
 def sigmoid(x: FloatArray) -> FloatArray:
     """σ(x) = 1 / (1 + exp(−x)), in the overflow-free form of :func:`_sigmoid_pair`."""
-    return _sigmoid_pair(_check_input(x))[0]
+    return _sigmoid_pair(check_float_tensor(x, "x"))[0]
 
 
 def sigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
@@ -324,7 +309,7 @@ def sigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def logsigmoid(x: FloatArray) -> FloatArray:
     """log σ(x) = −softplus(−x) = min(x, 0) − log1p(exp(−|x|))."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
 
@@ -336,7 +321,7 @@ def logsigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def silu(x: FloatArray) -> FloatArray:
     """x·σ(x) (also called swish)."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     return x * _sigmoid_pair(x)[0]
 
 
@@ -352,7 +337,7 @@ def softplus(x: FloatArray, beta: float = 1.0, threshold: float = 20.0) -> Float
 
     beta may be negative (torch allows it); beta = 0 is rejected (torch returns inf).
     """
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     b, level = _softplus_beta(beta), _real(threshold, "threshold")
     z = x * b
     return np.where(z > level, x, _softplus_stable(z) / b)
@@ -377,7 +362,7 @@ def _softplus_beta(beta: object) -> float:
 
 def mish(x: FloatArray) -> FloatArray:
     """x·tanh(softplus(x))."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     return x * np.tanh(_softplus_stable(x))
 
 
@@ -394,7 +379,7 @@ def mish_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def tanh(x: FloatArray) -> FloatArray:
     """tanh(x)."""
-    return np.tanh(_check_input(x))
+    return np.tanh(check_float_tensor(x, "x"))
 
 
 def tanh_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
@@ -407,7 +392,7 @@ def tanh_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def tanhshrink(x: FloatArray) -> FloatArray:
     """x − tanh(x)."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     return x - np.tanh(x)
 
 
@@ -421,7 +406,7 @@ def tanhshrink_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 def softsign(x: FloatArray) -> FloatArray:
     """x / (1 + |x|)."""
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     denominator: FloatArray = 1 + np.abs(x)
     return x / denominator
 
@@ -442,7 +427,7 @@ def gelu(x: FloatArray, approximate: str = "none") -> FloatArray:
 
     0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
     """
-    x = _check_input(x)
+    x = check_float_tensor(x, "x")
     if _gelu_approximation(approximate) == "tanh":
         inner = _GELU_TANH_BETA * (x + _GELU_TANH_KAPPA * (x * x * x))
         t: FloatArray = np.tanh(inner)

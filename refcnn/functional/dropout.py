@@ -24,8 +24,7 @@ import numbers
 
 import numpy as np
 
-from refcnn.functional.linear import check_float_tensor
-from refcnn.geometry import FloatArray, check_same_dtype
+from refcnn.geometry import FloatArray, check_float_tensor, check_same_dtype
 
 
 def _check_dropout(

@@ -25,31 +25,13 @@ import numbers
 
 import numpy as np
 
-from refcnn.geometry import FloatArray, check_float_array, check_same_dtype
-
-
-def check_float_tensor(value: object, name: str) -> FloatArray:
-    """Check that ``value`` is a floating NumPy array of any rank (see check_float_array)."""
-    if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
-    return check_float_array(value, name, value.ndim, "")
-
-
-def normalize_dim(dim: object, ndim: int, name: str = "dim") -> int:
-    """``dim`` as an index in ``0 .. ndim − 1``; negative dims count from the end (torch's rule).
-
-    A 0-d array accepts ``dim`` in [-1, 0], as torch does (it is treated as a 1-element vector).
-    """
-    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
-        raise TypeError(f"{name} must be an int, got {name}={dim!r}")
-    dim, rank = int(dim), max(ndim, 1)
-    if not -rank <= dim < rank:
-        raise ValueError(
-            f"{name} out of range (expected to be in range of [{-rank}, {rank - 1}], but got "
-            f"{name}={dim}) for an array with ndim={ndim}"
-        )
-    return dim % rank
-
+from refcnn.geometry import (
+    FloatArray,
+    check_float_array,
+    check_float_tensor,
+    check_same_dtype,
+    normalize_dim,
+)
 
 # --- linear -------------------------------------------------------------------------------------
 

@@ -37,7 +37,13 @@ import numbers
 
 import numpy as np
 
-from refcnn.geometry import FloatArray, check_float_array, check_same_dtype
+from refcnn.geometry import (
+    FloatArray,
+    check_float_array,
+    check_float_tensor,
+    check_grad_out,
+    check_same_dtype,
+)
 
 Axes = tuple[int, ...]
 
@@ -101,10 +107,7 @@ def _affine_backward(
 
 def _check_input(x: object, minimum_ndim: int, layout: str) -> FloatArray:
     """``x`` is a floating NumPy array with at least ``minimum_ndim`` dimensions."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must have a floating dtype, got x.dtype={x.dtype}")
+    x = check_float_tensor(x, "x")
     if x.ndim < minimum_ndim:
         raise ValueError(f"x must be at least {minimum_ndim}-D {layout}, got x.shape={x.shape}")
     return x
@@ -144,15 +147,6 @@ def _check_momentum(momentum: object) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"momentum must be in [0, 1], got momentum={momentum!r}")
     return value
-
-
-def _check_grad_out(grad_out: object, x: FloatArray) -> FloatArray:
-    if not isinstance(grad_out, np.ndarray):
-        raise TypeError(f"grad_out must be a numpy.ndarray, got {type(grad_out).__name__}")
-    check_same_dtype("x", x, grad_out=grad_out)
-    if grad_out.shape != x.shape:
-        raise ValueError(f"grad_out.shape={grad_out.shape}, but the output has x's shape {x.shape}")
-    return grad_out
 
 
 # --- batch norm ---------------------------------------------------------------------------------
@@ -250,7 +244,7 @@ def batch_norm_backward(
     axes, shape, eps = _batch_norm_axes(
         x, running_mean, running_var, weight, bias, training, momentum, eps
     )
-    grad_out = _check_grad_out(grad_out, x)
+    grad_out = check_grad_out(grad_out, x, "the output")
     if training:
         x_hat, inv_std = _standardize(x, axes, eps)
     else:
@@ -368,7 +362,7 @@ def layer_norm_backward(
     """``(grad_x, grad_weight, grad_bias)`` of :func:`layer_norm`; weight and bias gradients are
     summed over the leading (sample) axes."""
     axes, leading, eps = _layer_norm_axes(x, normalized_shape, weight, bias, eps)
-    grad_out = _check_grad_out(grad_out, x)
+    grad_out = check_grad_out(grad_out, x, "the output")
     x_hat, inv_std = _standardize(x, axes, eps)
     shape = x.shape[x.ndim - len(axes) :]
     grad_x_hat, grad_weight, grad_bias = _affine_backward(
@@ -441,7 +435,7 @@ def group_norm_backward(
     """``(grad_x, grad_weight, grad_bias)`` of :func:`group_norm`; weight and bias gradients are
     summed per channel over (N, *)."""
     groups, eps = _group_norm_checks(x, num_groups, weight, bias, eps)
-    grad_out = _check_grad_out(grad_out, x)
+    grad_out = check_grad_out(grad_out, x, "the output")
     grouped, axes = _grouped(x, groups)
     x_hat_grouped, inv_std = _standardize(grouped, axes, eps)
     x_hat = x_hat_grouped.reshape(x.shape)

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refcnn.functional.linear import check_float_tensor, normalize_dim
-from refcnn.geometry import FloatArray, check_same_dtype
+from refcnn.geometry import FloatArray, check_float_tensor, check_same_dtype, normalize_dim
 
 
 def _check(x: object, dim: object) -> tuple[FloatArray, int]:

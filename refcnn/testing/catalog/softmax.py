@@ -53,7 +53,6 @@ import numpy as np
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from refcnn.functional.linear import normalize_dim
 from refcnn.functional.softmax import (
     log_softmax,
     log_softmax_backward,
@@ -65,6 +64,7 @@ from refcnn.functional.softmax import (
     softmin_backward,
     softmin_direct,
 )
+from refcnn.geometry import normalize_dim
 from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params
 from refcnn.testing.tolerance import LIBRARY_ROUNDINGS, Formula
 

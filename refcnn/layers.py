@@ -1,0 +1,255 @@
+"""Book-style layers: stateful classes over :mod:`refcnn.functional`.
+
+The shape of "Deep Learning from Scratch" (O'Reilly Japan): a layer has ``forward`` and
+``backward``; ``forward`` remembers what ``backward`` needs; ``backward(dout)`` returns the
+gradient for the layer below and stores the parameter gradients as attributes (``dW``, ``db``;
+``dgamma``, ``dbeta``). Parameters are held BY REFERENCE: an optimizer that updates ``layer.W``
+in place updates the layer. Every formula lives in refcnn.functional; these classes only hold
+state.
+
+Where the book and torch disagree, these layers follow torch (what refcnn is checked against),
+and the docstring says so:
+
+* ``MaxPooling``/``AvgPooling`` keep the book's signature ``(pool_h, pool_w, stride=1, pad=0)``.
+* ``Affine`` keeps the book's weight layout ``W (in, out)``; ``refcnn.functional.linear`` uses
+  torch's ``(out, in)``.
+* ``Dropout`` is inverted (train: ``x·mask/(1 − p)``, test: ``x``); the book's is not
+  (train: ``x·mask``, test: ``x·(1 − p)``).
+* ``BatchNormalization`` uses torch's momentum (0.1 = weight of the NEW statistics; the book's
+  0.9 is the weight of the old ones), an unbiased running variance initialised to ones, and
+  per-channel statistics on 4-D input (the book normalises each of the C·H·W activations).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refcnn.functional import activations
+from refcnn.functional.conv import conv2d, conv2d_backward
+from refcnn.functional.dropout import dropout, dropout_backward
+from refcnn.functional.linear import linear, linear_backward
+from refcnn.functional.normalization import (
+    batch_norm,
+    batch_norm_backward,
+    batch_norm_running_stats,
+)
+from refcnn.functional.pooling import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+
+Array = NDArray[np.floating[Any]]
+
+
+def _remembered(value: Array | None, layer: object) -> Array:
+    if value is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward called before forward")
+    return value
+
+
+class Convolution:
+    """conv2d with weight ``W`` (FN, C, FH, FW) and bias ``b`` (FN,)."""
+
+    def __init__(
+        self,
+        W: Array,
+        b: Array | None,
+        stride: Any = 1,
+        pad: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+    ) -> None:
+        self.W, self.b = W, b
+        self.stride, self.pad, self.dilation, self.groups = stride, pad, dilation, groups
+        self.x: Array | None = None
+        self.dW: Array | None = None
+        self.db: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return conv2d(x, self.W, self.b, self.stride, self.pad, self.dilation, self.groups)
+
+    def backward(self, dout: Array) -> Array:
+        x = _remembered(self.x, self)
+        dx, self.dW, self.db = conv2d_backward(
+            dout, x, self.W, self.b, self.stride, self.pad, self.dilation, self.groups
+        )
+        return dx
+
+
+class MaxPooling:
+    """max_pool2d over ``pool_h × pool_w`` windows (the book's signature: stride defaults to 1)."""
+
+    def __init__(self, pool_h: int, pool_w: int, stride: Any = 1, pad: Any = 0) -> None:
+        self.kernel_size, self.stride, self.pad = (pool_h, pool_w), stride, pad
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return max_pool2d(x, self.kernel_size, self.stride, self.pad)
+
+    def backward(self, dout: Array) -> Array:
+        x = _remembered(self.x, self)
+        return max_pool2d_backward(dout, x, self.kernel_size, self.stride, self.pad)
+
+
+class AvgPooling:
+    """avg_pool2d over ``pool_h × pool_w`` windows (torch's divisor rules, count_include_pad)."""
+
+    def __init__(self, pool_h: int, pool_w: int, stride: Any = 1, pad: Any = 0) -> None:
+        self.kernel_size, self.stride, self.pad = (pool_h, pool_w), stride, pad
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return avg_pool2d(x, self.kernel_size, self.stride, self.pad)
+
+    def backward(self, dout: Array) -> Array:
+        x = _remembered(self.x, self)
+        return avg_pool2d_backward(dout, x, self.kernel_size, self.stride, self.pad)
+
+
+class Affine:
+    """``out = x·W + b`` with the book's ``W (in, out)``; x is flattened to (N, in) first."""
+
+    def __init__(self, W: Array, b: Array | None) -> None:
+        self.W, self.b = W, b
+        self.x: Array | None = None
+        self.dW: Array | None = None
+        self.db: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return linear(x.reshape(x.shape[0], -1), self.W.T, self.b)  # torch layout: W.T (out, in)
+
+    def backward(self, dout: Array) -> Array:
+        x = _remembered(self.x, self)
+        dx, dW_torch, self.db = linear_backward(dout, x.reshape(x.shape[0], -1), self.W.T, self.b)
+        self.dW = dW_torch.T  # back to the book's (in, out)
+        return dx.reshape(x.shape)
+
+
+class Activation:
+    """Any activation of :mod:`refcnn.functional.activations` by name, with its parameters.
+
+    ``Activation("leaky_relu", negative_slope=0.2)``; the named subclasses below are shortcuts.
+    """
+
+    function = ""
+
+    def __init__(self, function: str | None = None, **params: Any) -> None:
+        name = function or self.function
+        if not hasattr(activations, name) or not hasattr(activations, f"{name}_backward"):
+            raise ValueError(f"no activation {name!r} in refcnn.functional.activations")
+        self.name, self.params = name, params
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        result: Array = getattr(activations, self.name)(x, **self.params)
+        return result
+
+    def backward(self, dout: Array) -> Array:
+        x = _remembered(self.x, self)
+        grad: Array = getattr(activations, f"{self.name}_backward")(dout, x, **self.params)
+        return grad
+
+
+class Relu(Activation):
+    function = "relu"
+
+
+class Sigmoid(Activation):
+    function = "sigmoid"
+
+
+class Tanh(Activation):
+    function = "tanh"
+
+
+class LeakyRelu(Activation):
+    function = "leaky_relu"
+
+
+class BatchNormalization:
+    """batch_norm with ``gamma``/``beta``; per channel on 4-D input (torch's BatchNorm2d).
+
+    ``forward(x, train_flg=True)`` normalises with the batch statistics and updates the running
+    statistics IN PLACE (torch's momentum convention); ``train_flg=False`` uses them.
+    """
+
+    def __init__(
+        self,
+        gamma: Array,
+        beta: Array,
+        momentum: float = 0.1,
+        running_mean: Array | None = None,
+        running_var: Array | None = None,
+        eps: float = 1e-5,
+    ) -> None:
+        self.gamma, self.beta, self.momentum, self.eps = gamma, beta, momentum, eps
+        self.running_mean = np.zeros_like(gamma) if running_mean is None else running_mean
+        self.running_var = np.ones_like(gamma) if running_var is None else running_var
+        self.x: Array | None = None
+        self.training = True
+        self.dgamma: Array | None = None
+        self.dbeta: Array | None = None
+
+    def forward(self, x: Array, train_flg: bool = True) -> Array:
+        self.x, self.training = x, train_flg
+        out = batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.gamma,
+            self.beta,
+            training=train_flg,
+            eps=self.eps,
+        )
+        if train_flg:
+            mean, var = batch_norm_running_stats(
+                x, self.running_mean, self.running_var, self.momentum
+            )
+            self.running_mean[...] = mean  # in place: whoever holds the array sees the update
+            self.running_var[...] = var
+        return out
+
+    def backward(self, dout: Array) -> Array:
+        x = _remembered(self.x, self)
+        dx, self.dgamma, self.dbeta = batch_norm_backward(
+            dout,
+            x,
+            self.running_mean,
+            self.running_var,
+            self.gamma,
+            self.beta,
+            training=self.training,
+            eps=self.eps,
+        )
+        return dx
+
+
+class Dropout:
+    """Inverted dropout (torch): train ``x·mask/(1 − p)`` with a fresh mask, test ``x``."""
+
+    def __init__(self, dropout_ratio: float = 0.5, rng: np.random.Generator | None = None) -> None:
+        self.p = dropout_ratio
+        self.rng = np.random.default_rng() if rng is None else rng
+        self.mask: Array | None = None
+        self.x: Array | None = None
+        self.training = True
+
+    def forward(self, x: Array, train_flg: bool = True) -> Array:
+        self.x, self.training = x, train_flg
+        # keep each element with probability 1 − p
+        self.mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype)
+        return dropout(x, self.mask, self.p, training=train_flg)
+
+    def backward(self, dout: Array) -> Array:
+        x, mask = _remembered(self.x, self), _remembered(self.mask, self)
+        return dropout_backward(dout, x, mask, self.p, training=self.training)
