@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 
 from refcnn.functional.conv import conv2d, conv2d_backward
+from refcnn.functional.linear import linear_backward
+from refcnn.functional.normalization import batch_norm_backward
+from refcnn.functional.pooling import avg_pool2d
+from refcnn.functional.softmax import softmax
 from refcnn.geometry import int_pair, normalize_padding, window_geometry
 from refcnn.im2col import _window_slices
 from refcnn.testing import catalog
@@ -126,6 +130,95 @@ def _conv2d_same_pads_top_left(
     return conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
+# --- layers of issue 3: softmax, normalisation, dropout, linear, pooling, activations ---------
+
+
+def _softmax_backward_diagonal(grad_out: Any, x: Any, dim: int) -> tuple[Any]:
+    """dx = g·s·(1 − s): only the Jacobian's diagonal, forgetting −s_i·s_j off it."""
+    s = softmax(x, dim)
+    return (grad_out * s * (1 - s),)
+
+
+def _channel_axes(x: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Batch norm's reduction axes (all but channels) and the shape of a per-channel vector."""
+    return (0, *range(2, x.ndim)), (1, -1, *([1] * (x.ndim - 2)))
+
+
+def _batch_norm_unbiased(
+    x: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    eps: float = 1e-5,
+) -> Any:
+    """Training batch norm normalising with the UNBIASED variance (n − 1 in the denominator)."""
+    axes, shape = _channel_axes(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    variance = x.var(axis=axes, ddof=1, keepdims=True)  # BUG: torch normalises with ddof=0
+    y = (x - mean) / np.sqrt(variance + eps)
+    y = y if weight is None else y * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)
+
+
+def _batch_norm_backward_constant_statistics(
+    grad_out: Any,
+    x: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    eps: float = 1e-5,
+) -> tuple[Any, Any, Any]:
+    """dx = g·γ·r as if the batch mean and variance did not depend on x."""
+    _, grad_weight, grad_bias = batch_norm_backward(
+        grad_out, x, running_mean, running_var, weight, bias, training, eps
+    )
+    axes, shape = _channel_axes(x)
+    inv_std = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    scale = inv_std if weight is None else inv_std * weight.reshape(shape)
+    return grad_out * scale, grad_weight, grad_bias  # BUG: drops −mean(ĝ) − x̂·mean(ĝ·x̂)
+
+
+def _dropout_not_inverted(x: Any, mask: Any, p: float, training: bool = True) -> Any:
+    """The book's dropout: train x·mask, test x·(1 − p), where torch scales by 1/(1 − p)."""
+    return x * mask if training else x * (1 - p)
+
+
+def _linear_backward_bias_first_row(
+    grad_out: Any, x: Any, weight: Any, bias: Any = None
+) -> tuple[Any, Any, Any]:
+    """grad_bias taken from the first row of the batch instead of summed over it."""
+    grad_x, grad_weight, grad_bias = linear_backward(grad_out, x, weight, bias)
+    if grad_bias is not None:
+        grad_bias = grad_out.reshape(-1, grad_out.shape[-1])[0]  # BUG: should be a sum
+    return grad_x, grad_weight, grad_bias
+
+
+def _avg_pool2d_divides_by_kernel_area(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Any = None,
+) -> Any:
+    """Every window divided by KH·KW, ignoring count_include_pad=False and the ceil overhang."""
+    kh, kw = int_pair(kernel_size, "kernel_size", minimum=1)
+    area = divisor_override if divisor_override is not None else kh * kw  # BUG
+    return avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, area)
+
+
+def _leaky_relu_backward_without_slope(
+    grad_out: Any, x: Any, negative_slope: float = 0.01
+) -> tuple[Any]:
+    """leaky_relu's gradient with relu's derivative: 0 instead of the slope for x < 0."""
+    return (np.where(x > 0, grad_out, 0 * grad_out),)
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "col2im assigns instead of accumulating",
@@ -156,6 +249,48 @@ MUTANTS: tuple[Mutant, ...] = (
         "conv2d",
         "matches_torch",
         {"forward": _conv2d_same_pads_top_left},
+    ),
+    Mutant(
+        "softmax backward uses only the Jacobian diagonal",
+        "softmax",
+        "directional_fd",
+        {"backward": _softmax_backward_diagonal},
+    ),
+    Mutant(
+        "batch norm normalises with the unbiased variance",
+        "batch_norm_train",
+        "matches_torch",
+        {"forward": _batch_norm_unbiased},
+    ),
+    Mutant(
+        "batch norm backward treats mean and variance as constants",
+        "batch_norm_train",
+        "directional_fd",
+        {"backward": _batch_norm_backward_constant_statistics},
+    ),
+    Mutant(
+        "dropout not inverted (the book's convention)",
+        "dropout",
+        "matches_torch",
+        {"forward": _dropout_not_inverted},
+    ),
+    Mutant(
+        "linear grad_bias not summed over the batch",
+        "linear",
+        "directional_fd",
+        {"backward": _linear_backward_bias_first_row},
+    ),
+    Mutant(
+        "avg_pool2d always divides by the kernel area",
+        "avg_pool2d",
+        "matches_torch",
+        {"forward": _avg_pool2d_divides_by_kernel_area},
+    ),
+    Mutant(
+        "leaky_relu backward drops the negative slope",
+        "leaky_relu",
+        "directional_fd",
+        {"backward": _leaky_relu_backward_without_slope},
     ),
 )
 
