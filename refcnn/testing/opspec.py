@@ -104,7 +104,7 @@ class OpSpec:
 
     forward(**inputs, **kwargs) -> output array
     backward(grad_out, **inputs, **kwargs) -> tuple of gradients aligned with ``differentiable``
-        (None where an optional input is None)
+        (None where an optional input is None), or the gradient itself for an op with one
     layout(params) -> (shapes of the array inputs, None for an absent optional one; kwargs)
     params(budget) -> hypothesis strategy of params dicts; budget "small" or "tiny" (full
         Jacobians)
@@ -130,7 +130,7 @@ class OpSpec:
     layout: Callable[[Params], Layout]
     params: Callable[[str], Any]
     tolerance: ToleranceModel
-    backward: Callable[..., tuple[Array | None, ...]] | None = None
+    backward: Callable[..., Any] | None = None
     differentiable: tuple[str, ...] = ()
     linear_in: tuple[str, ...] = ()
     polynomial_degree: int | None = None
@@ -162,6 +162,8 @@ class OpSpec:
         if self.backward is None:
             raise TypeError(f"{self.name} has no backward")
         grads = self.backward(grad_out, **inputs, **kwargs)
+        if not isinstance(grads, tuple):  # one differentiable input: its gradient itself
+            grads = (grads,)
         if len(grads) != len(self.differentiable):
             raise TypeError(
                 f"{self.name}.backward returned {len(grads)} gradients, expected one per "

@@ -183,9 +183,6 @@ def _activation(
         c_out, c_grad = counts(kwargs)
         return {"out": c_out, "grad_x": c_grad}
 
-    def backward_tuple(grad_out: Array, x: Array, **kwargs: Any) -> tuple[Array]:
-        return (backward(grad_out, x, **kwargs),)  # the catalog's convention: one per input
-
     def grad_magnitudes(upstream: Array, x: Array, **kwargs: Any) -> dict[str, Array]:
         return {"x": grad_magnitude(np.abs(upstream), x, **kwargs)}
 
@@ -221,7 +218,7 @@ def _activation(
         summary=summary,
         inputs=("x",),
         forward=forward,
-        backward=backward_tuple,
+        backward=backward,
         differentiable=("x",),
         polynomial_degree=polynomial_degree,
         layout=_layout,

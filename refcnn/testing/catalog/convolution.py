@@ -40,9 +40,9 @@ def _im2col_layout(params: Mapping[str, Any]) -> Layout:
     return {"x": shape}, _window_kwargs(params)
 
 
-def _im2col_backward(grad_out: Any, x: Any, **geometry: Any) -> tuple[Any]:
+def _im2col_backward(grad_out: Any, x: Any, **geometry: Any) -> Any:
     """The backward of im2col is col2im: every copy of a pixel sends its gradient home."""
-    return (col2im(grad_out, x.shape, **geometry),)
+    return col2im(grad_out, x.shape, **geometry)
 
 
 def _im2col_lengths(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, int]:

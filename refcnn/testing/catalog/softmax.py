@@ -46,7 +46,7 @@ edge cases at ±1000 underflow to exactly 0 in both dtypes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -313,15 +313,6 @@ def _error_cases() -> tuple[ErrorCase, ...]:
     )
 
 
-def _single(backward: Callable[..., Any]) -> Callable[..., tuple[Any]]:
-    """Adapt a backward returning grad_x to the catalog's tuple of gradients."""
-
-    def wrapped(grad_out: Any, x: Any, dim: int) -> tuple[Any]:
-        return (backward(grad_out, x, dim),)
-
-    return wrapped
-
-
 def _entry(**fields: Any) -> OpSpec:
     return OpSpec(
         family="softmax",
@@ -341,7 +332,7 @@ SOFTMAX = _entry(
     name="softmax",
     summary="exp(x) / Σ_dim exp(x) along any dim, stable (max subtracted)",
     forward=softmax,
-    backward=_single(softmax_backward),
+    backward=softmax_backward,
     definition=softmax_direct,
     tolerance=SOFTMAX_MODEL,
     torch_name="torch.nn.functional.softmax",
@@ -353,7 +344,7 @@ LOG_SOFTMAX = _entry(
     name="log_softmax",
     summary="x − log Σ_dim exp(x) along any dim, stable (max subtracted)",
     forward=log_softmax,
-    backward=_single(log_softmax_backward),
+    backward=log_softmax_backward,
     definition=log_softmax_direct,
     tolerance=LOG_SOFTMAX_MODEL,
     torch_name="torch.nn.functional.log_softmax",
@@ -376,7 +367,7 @@ SOFTMIN = _entry(
     name="softmin",
     summary="softmax(−x) along any dim",
     forward=softmin,
-    backward=_single(softmin_backward),
+    backward=softmin_backward,
     definition=softmin_direct,
     tolerance=SOFTMIN_MODEL,
     torch_name="torch.nn.functional.softmin",
