@@ -196,6 +196,23 @@ def _batch_norm_axes(
     return axes, channel_shape, eps_value
 
 
+def _batch_norm_standardize(
+    x: FloatArray,
+    running_mean: FloatArray | None,
+    running_var: FloatArray | None,
+    axes: Axes,
+    shape: tuple[int, ...],
+    training: bool,
+    eps: float,
+) -> tuple[FloatArray, FloatArray]:
+    """(x̂, r): x standardised with the batch's statistics (training) or the running ones."""
+    if training:
+        return _standardize(x, axes, eps)
+    assert running_mean is not None and running_var is not None
+    inv_std = _inverse_std(running_var.reshape(shape), eps)  # r from the running variance
+    return (x - running_mean.reshape(shape)) * inv_std, inv_std
+
+
 def batch_norm(
     x: FloatArray,
     running_mean: FloatArray | None,
@@ -216,12 +233,7 @@ def batch_norm(
     axes, shape, eps = _batch_norm_axes(
         x, running_mean, running_var, weight, bias, training, momentum, eps
     )
-    if training:
-        x_hat, _ = _standardize(x, axes, eps)
-    else:
-        assert running_mean is not None and running_var is not None
-        inv_std = _inverse_std(running_var.reshape(shape), eps)  # r from the running variance
-        x_hat = (x - running_mean.reshape(shape)) * inv_std
+    x_hat, _ = _batch_norm_standardize(x, running_mean, running_var, axes, shape, training, eps)
     return _affine(x_hat, weight, bias, shape)
 
 
@@ -245,12 +257,9 @@ def batch_norm_backward(
         x, running_mean, running_var, weight, bias, training, momentum, eps
     )
     grad_out = check_grad_out(grad_out, x, "the output")
-    if training:
-        x_hat, inv_std = _standardize(x, axes, eps)
-    else:
-        assert running_mean is not None and running_var is not None
-        inv_std = _inverse_std(running_var.reshape(shape), eps)
-        x_hat = (x - running_mean.reshape(shape)) * inv_std
+    x_hat, inv_std = _batch_norm_standardize(
+        x, running_mean, running_var, axes, shape, training, eps
+    )
     grad_x_hat, grad_weight, grad_bias = _affine_backward(
         grad_out, x_hat, weight, bias, shape, axes
     )
