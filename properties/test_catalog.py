@@ -22,6 +22,10 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (checks.adjoint, "linear", "small"),
     (checks.matches_definition, "definition", "small"),
     (checks.float32_tracks_float64, None, "small"),
+    # invariants: no reference values needed
+    (checks.upstream_linearity, "backward", "small"),
+    (checks.no_mutation, None, "small"),
+    (checks.repeatable, None, "small"),
 ]
 
 CASES = [

@@ -132,7 +132,8 @@ def flatten(x: FloatArray, start_dim: int = 1, end_dim: int = -1) -> FloatArray:
     The default ``start_dim=1`` is ``torch.nn.Flatten``'s (keep the batch dimension);
     ``torch.flatten``'s own default is 0.
     """
-    return x.reshape(_flattened_shape(x, start_dim, end_dim))
+    # a copy, not numpy's view: a caller updating the result in place must not change x
+    return x.reshape(_flattened_shape(x, start_dim, end_dim)).copy()
 
 
 def flatten_backward(
@@ -185,7 +186,7 @@ def reshape(x: FloatArray, shape: int | tuple[int, ...]) -> FloatArray:
 
     One entry of ``shape`` may be -1: it is inferred from the size of ``x``.
     """
-    return x.reshape(_target_shape(x, shape))
+    return x.reshape(_target_shape(x, shape)).copy()  # a copy, not a view of x
 
 
 def reshape_backward(
@@ -203,4 +204,4 @@ def _unreshape(grad_out: object, x: FloatArray, out_shape: tuple[int, ...], op: 
         raise ValueError(
             f"grad_out.shape={grad_out.shape}, but {op}'s output has shape {out_shape}"
         )
-    return grad_out.reshape(x.shape)
+    return grad_out.reshape(x.shape).copy()  # a copy, not a view of grad_out

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from refcnn.functional.conv import conv2d, conv2d_backward
-from refcnn.functional.linear import linear_backward
+from refcnn.functional.linear import flatten, linear_backward
 from refcnn.functional.normalization import batch_norm_backward
 from refcnn.functional.pooling import avg_pool2d
 from refcnn.functional.softmax import softmax
@@ -219,6 +219,20 @@ def _leaky_relu_backward_without_slope(
     return (np.where(x > 0, grad_out, 0 * grad_out),)
 
 
+# --- invariants: mutation and aliasing ---------------------------------------------------------
+
+
+def _relu_in_place(x: Any) -> Any:
+    """relu computed in place to save memory: the caller's x is changed."""
+    np.maximum(x, 0, out=x)  # BUG: writes into the input
+    return x
+
+
+def _flatten_view(x: Any, start_dim: int = 1, end_dim: int = -1) -> Any:
+    """flatten returning numpy's view: an in-place update of the result changes x."""
+    return x.reshape(flatten(x, start_dim, end_dim).shape)  # BUG: a view of x, not a copy
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "col2im assigns instead of accumulating",
@@ -291,6 +305,15 @@ MUTANTS: tuple[Mutant, ...] = (
         "leaky_relu",
         "directional_fd",
         {"backward": _leaky_relu_backward_without_slope},
+    ),
+    Mutant(
+        "relu computed in place (the input changes)",
+        "relu",
+        "no_mutation",
+        {"forward": _relu_in_place},
+    ),
+    Mutant(
+        "flatten returns a view of its input", "flatten", "no_mutation", {"forward": _flatten_view}
     ),
 )
 

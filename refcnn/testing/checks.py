@@ -18,8 +18,8 @@ import numpy as np
 
 from refcnn.gradcheck import central_difference_step, richardson_truncation_estimate
 from refcnn.testing.adapters import Adapter, Reference
-from refcnn.testing.compare import Context, assert_within_bound
-from refcnn.testing.opspec import ErrorCase, OpSpec, Sample
+from refcnn.testing.compare import Context, assert_within_bound, fail
+from refcnn.testing.opspec import ErrorCase, OpSpec, Sample, stream
 from refcnn.testing.tolerance import PAIRWISE_FACTOR, gamma, unit_roundoff
 
 Array = Any
@@ -246,6 +246,136 @@ def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:
     for quantity, value32, value64, bound in checks:
         context = Context(single, "float32_tracks_float64", quantity, "float32 vs float64")
         assert_within_bound(value32, value64, bound, context, expected_dtype=np.float32)
+
+
+# --- invariants: what must hold whatever the values ----------------------------------------
+
+
+def _exact_upstream(sample: Sample, shape: tuple[int, ...], purpose: str) -> Array:
+    """Random upstream values on the grid 2⁻¹⁰·ℤ with |g| < 8: sums and power-of-two multiples
+    of them are exact in float32 and float64, so a·g1 + b·g2 is formed without rounding."""
+    values = np.clip(np.round(sample.random(shape, purpose).astype(np.float64) * 1024), -8191, 8191)
+    return np.asarray((values / 1024).astype(sample.dtype))
+
+
+def upstream_linearity(spec: OpSpec, sample: Sample) -> None:
+    """backward is linear in the upstream gradient, and a zero upstream gives exact zeros.
+
+    backward(a·g1 + b·g2) = a·backward(g1) + b·backward(g2) for random g1, g2 and a, b ∈ ±2^k
+    (a loss's backward must scale with its scalar upstream). a·g1 + b·g2 is exact (see
+    _exact_upstream), so the bound is the backward's own: B(|a·g1| + |b·g2|) for the left side,
+    |a|·B(g1) + |b|·B(g2) for the right, and one rounding of the right side's sum.
+    """
+    out = spec.forward(**sample.inputs, **sample.kwargs)
+    g1 = _exact_upstream(sample, out.shape, "upstream 1")
+    g2 = _exact_upstream(sample, out.shape, "upstream 2")
+    rng = stream(sample.seed, "linearity coefficients")
+    a, b = (float(rng.choice([-1.0, 1.0]) * 2.0 ** rng.integers(-1, 4)) for _ in range(2))
+    combined = np.asarray(a * g1 + b * g2)
+    lhs = spec.backward_dict(combined, sample.inputs, sample.kwargs)
+    first = spec.backward_dict(g1, sample.inputs, sample.kwargs)
+    second = spec.backward_dict(g2, sample.inputs, sample.kwargs)
+    tolerance, dtype = spec.tolerance, sample.dtype
+    size = np.abs(a * g1.astype(np.float64)) + np.abs(b * g2.astype(np.float64))
+    lhs_bounds = tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, size, dtype)
+    bounds_1 = tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, g1, dtype)
+    bounds_2 = tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, g2, dtype)
+    u = unit_roundoff(dtype)
+    for name, grad in lhs.items():
+        rhs = np.asarray(a * first[name] + b * second[name])
+        bound = (
+            lhs_bounds[name]
+            + abs(a) * bounds_1[name]
+            + abs(b) * bounds_2[name]
+            + u * np.abs(rhs.astype(np.float64))
+        )
+        context = Context(
+            sample,
+            "upstream_linearity",
+            f"grad_{name}",
+            f"backward(a·g1 + b·g2) vs a·backward(g1) + b·backward(g2), a={a}, b={b}",
+        )
+        assert_within_bound(grad, rhs, bound, context, expected_dtype=dtype)
+    zero = np.zeros_like(out)
+    for name, grad in spec.backward_dict(zero, sample.inputs, sample.kwargs).items():
+        context = Context(sample, "upstream_linearity", f"grad_{name}", "backward(0) vs 0")
+        assert_within_bound(grad, np.zeros_like(sample.inputs[name]), 0.0, context)
+
+
+def no_mutation(spec: OpSpec, sample: Sample) -> None:
+    """forward and backward leave every input as it was and return fresh arrays.
+
+    Inputs (and the upstream gradient) are passed READ-ONLY, so an in-place write raises; they
+    are also compared bit for bit afterwards; a result that shares memory with an input (a
+    returned view) is a finding too: the caller's later in-place update would change the input.
+    """
+    originals = {k: None if v is None else v.copy() for k, v in sample.inputs.items()}
+    frozen = {k: None if v is None else _read_only(v) for k, v in sample.inputs.items()}
+    results: dict[str, Any] = {}
+    context = Context(sample, "no_mutation", "inputs", "inputs before vs after")
+    try:
+        results["out"] = spec.forward(**frozen, **sample.kwargs)
+        if spec.backward is not None:
+            upstream = _read_only(sample.random(np.shape(results["out"]), "upstream"))
+            for name, grad in spec.backward_dict(upstream, frozen, sample.kwargs).items():
+                results[f"grad_{name}"] = grad
+    except ValueError as error:
+        if "read-only" not in str(error):
+            raise
+        fail(context, f"writes into one of its inputs: {error}")
+    for name, value in originals.items():
+        if value is not None:
+            assert_within_bound(
+                frozen[name],
+                value,
+                0.0,
+                Context(sample, "no_mutation", name, "input after vs before"),
+            )
+    for quantity, result in results.items():
+        for name, value in frozen.items():
+            if value is not None and np.shares_memory(np.asarray(result), value):
+                fail(context, f"{quantity} shares memory with input {name} (a view, not a copy)")
+
+
+def _read_only(value: Array) -> Array:
+    frozen = np.array(value, copy=True)
+    frozen.setflags(write=False)
+    return frozen
+
+
+def repeatable(spec: OpSpec, sample: Sample) -> None:
+    """Calling forward and backward again gives bit-identical results, gradients shaped and
+    typed like their inputs (nothing cached, nothing drawn at random inside the op)."""
+    dtype = sample.dtype
+    out = spec.forward(**sample.inputs, **sample.kwargs)
+    again = spec.forward(**sample.inputs, **sample.kwargs)
+    assert_within_bound(
+        again,
+        out,
+        0.0,
+        Context(sample, "repeatable", "out", "second vs first"),
+        expected_dtype=dtype,
+    )
+    if spec.backward is None:
+        return
+    upstream = sample.random(np.shape(out), "upstream")
+    grads = spec.backward_dict(upstream, sample.inputs, sample.kwargs)
+    repeat = spec.backward_dict(upstream, sample.inputs, sample.kwargs)
+    for name, grad in grads.items():
+        context = Context(sample, "repeatable", f"grad_{name}", f"grad_{name} vs input {name}")
+        if np.shape(grad) != np.shape(sample.inputs[name]):
+            fail(
+                context,
+                f"grad_{name}.shape={np.shape(grad)}, but {name}.shape="
+                f"{np.shape(sample.inputs[name])}",
+            )
+        assert_within_bound(
+            repeat[name],
+            grad,
+            0.0,
+            Context(sample, "repeatable", f"grad_{name}", "second vs first"),
+            expected_dtype=dtype,
+        )
 
 
 # --- against another implementation -------------------------------------------------------------

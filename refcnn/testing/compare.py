@@ -96,6 +96,11 @@ def assert_within_bound(
     return _finish(context, record)
 
 
+def fail(context: Context, message: str, elements: int = 0) -> records.Record:
+    """Record a failure that is not a numeric difference (a mutated input, an alias) and raise."""
+    return _finish(context, _failed_record(context, f"{context.title()}: {message}", elements))
+
+
 def _argmax(values: NDArray[Any]) -> tuple[int, ...]:
     if values.size == 0:
         return ()
