@@ -26,6 +26,7 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (checks.upstream_linearity, "backward", "small"),
     (checks.no_mutation, None, "small"),
     (checks.repeatable, None, "small"),
+    (checks.batch_slices, "per_sample", "small"),
 ]
 
 CASES = [

@@ -18,7 +18,7 @@ from refcnn.functional.conv import conv2d, conv2d_backward
 from refcnn.functional.linear import flatten, linear_backward
 from refcnn.functional.normalization import batch_norm_backward
 from refcnn.functional.pooling import avg_pool2d
-from refcnn.functional.softmax import softmax
+from refcnn.functional.softmax import softmax, softmax_backward
 from refcnn.geometry import int_pair, normalize_padding, window_geometry
 from refcnn.im2col import _window_slices
 from refcnn.testing import catalog
@@ -233,6 +233,16 @@ def _flatten_view(x: Any, start_dim: int = 1, end_dim: int = -1) -> Any:
     return x.reshape(flatten(x, start_dim, end_dim).shape)  # BUG: a view of x, not a copy
 
 
+def _softmax_over_batch_axis(x: Any, dim: int) -> Any:
+    """softmax over axis 0 whatever dim says; the backward below matches it, so finite
+    differences agree with it: only a check that slices the batch (or torch) sees it."""
+    return softmax(x, 0)
+
+
+def _softmax_backward_over_batch_axis(grad_out: Any, x: Any, dim: int) -> Any:
+    return softmax_backward(grad_out, x, 0)
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "col2im assigns instead of accumulating",
@@ -314,6 +324,12 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "flatten returns a view of its input", "flatten", "no_mutation", {"forward": _flatten_view}
+    ),
+    Mutant(
+        "softmax normalises over the batch axis (forward and backward agree)",
+        "softmax",
+        "batch_slices",
+        {"forward": _softmax_over_batch_axis, "backward": _softmax_backward_over_batch_axis},
     ),
 )
 

@@ -378,6 +378,71 @@ def repeatable(spec: OpSpec, sample: Sample) -> None:
         )
 
 
+def batch_slices(spec: OpSpec, sample: Sample) -> None:
+    """An op that treats samples independently gives, on each slice of the batch, the slice of
+    its batched result, and the gradients of shared parameters add up over the slices.
+
+    Bounds: the two computations follow the same formula over different blocks (PAIRWISE_FACTOR
+    times the model's bound); a shared parameter's gradient adds the N per-slice errors and one
+    length-N sum, γ_N·Σ|slice gradients|, to the batched gradient's own bound.
+    """
+    if spec.per_sample is None:
+        raise TypeError(f"{spec.name} does not declare per-sample inputs")
+    batched = spec.per_sample(sample)
+    if not batched:
+        return  # this sample's arguments couple the samples (e.g. softmax over dim 0)
+    tolerance, dtype = spec.tolerance, sample.dtype
+    out = spec.forward(**sample.inputs, **sample.kwargs)
+    upstream = sample.random(np.shape(out), "upstream")
+    grads = spec.backward_dict(upstream, sample.inputs, sample.kwargs) if spec.backward else {}
+    totals: dict[str, Any] = {n: 0.0 for n in grads if n not in batched}
+    total_bounds: dict[str, Any] = {n: 0.0 for n in totals}
+    for index in range(sample.inputs[batched[0]].shape[0]):
+        piece = slice(index, index + 1)
+        sliced = {k: v[piece] if k in batched else v for k, v in sample.inputs.items()}
+        versus = f"sample {index} alone vs its slice of the batch"
+        assert_within_bound(
+            spec.forward(**sliced, **sample.kwargs),
+            out[piece],
+            PAIRWISE_FACTOR * tolerance.forward_bound(spec, sliced, sample.kwargs, dtype),
+            Context(sample, "batch_slices", "out", versus),
+            expected_dtype=dtype,
+        )
+        if not grads:
+            continue
+        slice_grads = spec.backward_dict(upstream[piece], sliced, sample.kwargs)
+        slice_bounds = tolerance.backward_bounds(
+            spec, sliced, sample.kwargs, upstream[piece], dtype
+        )
+        for name, grad in slice_grads.items():
+            if name in batched:
+                assert_within_bound(
+                    grad,
+                    grads[name][piece],
+                    PAIRWISE_FACTOR * slice_bounds[name],
+                    Context(sample, "batch_slices", f"grad_{name}", versus),
+                    expected_dtype=dtype,
+                )
+            else:
+                totals[name] = totals[name] + grad.astype(np.float64)
+                total_bounds[name] = (
+                    total_bounds[name]
+                    + slice_bounds[name]
+                    + gamma(sample.inputs[batched[0]].shape[0], dtype)
+                    * np.abs(grad.astype(np.float64))
+                )
+    full_bounds = tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, upstream, dtype)
+    for name, total in totals.items():
+        assert_within_bound(
+            grads[name],
+            total,
+            total_bounds[name] + full_bounds[name],
+            Context(
+                sample, "batch_slices", f"grad_{name}", "batched gradient vs the sum over samples"
+            ),
+        )
+
+
 # --- against another implementation -------------------------------------------------------------
 
 

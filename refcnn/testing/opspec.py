@@ -113,6 +113,9 @@ class OpSpec:
     polynomial_degree: total degree in all inputs together; central differences are exact
         (no truncation error) when it is at most 2
     known_deviations: candidates' documented departures (see :class:`KnownDeviation`)
+    per_sample(sample) -> the inputs whose axis 0 indexes independent samples, the output's
+        axis 0 too (empty when this sample's arguments couple them: softmax over dim 0, batch
+        norm in training); None for ops that never treat samples independently
     fill: how to draw an input's values, ``fill[name](rng, shape, params) -> float64 array``;
         standard normal by default. Piecewise ops use it to keep inputs away from kinks and ties
         by more than the finite-difference step (distinct values for max pooling, |x| ≥ 0.1 for
@@ -141,6 +144,7 @@ class OpSpec:
     torch_forward: Callable[..., Any] | None = None
     fill: Mapping[str, Fill] = field(default_factory=dict)
     known_deviations: tuple[KnownDeviation, ...] = ()
+    per_sample: Callable[[Sample], tuple[str, ...]] | None = None
     docs: str | None = None
 
     @property
@@ -151,6 +155,7 @@ class OpSpec:
             "definition": self.definition is not None,
             "torch": self.torch_forward is not None,
             "edge_cases": bool(self.edge_cases),
+            "per_sample": self.per_sample is not None,
             "error_cases": bool(self.error_cases),
         }
         return tuple(name for name, present in flags.items() if present)

@@ -233,6 +233,7 @@ def _activation(
         edge_cases=(large_case, *edge_cases),
         error_cases=generic_errors + error_cases,
         known_deviations=known_deviations,
+        per_sample=lambda sample: ("x",) if sample.inputs["x"].ndim >= 1 else (),  # elementwise
     )
 
 

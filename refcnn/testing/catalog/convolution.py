@@ -221,6 +221,7 @@ def _conv_error(case_id: str, error: type[Exception], match: str, **arguments: A
 
 CONV2D = OpSpec(
     name="conv2d",
+    per_sample=lambda sample: ("x",),
     family="convolution",
     kind="layer",
     summary="2-D cross-correlation with stride, padding, dilation, groups and optional bias",

@@ -20,6 +20,7 @@ from refcnn.functional.linear import (
     reshape,
     reshape_backward,
 )
+from refcnn.geometry import normalize_dim
 from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params
 from refcnn.testing.tolerance import Multilinear
 
@@ -105,6 +106,7 @@ def _linear_error(case_id: str, error: type[Exception], match: str, **arguments:
 
 LINEAR = OpSpec(
     name="linear",
+    per_sample=lambda sample: ("x",) if sample.inputs["x"].ndim >= 2 else (),
     family="linear",
     kind="layer",
     summary="fully connected layer y = x·Wᵀ + b, weight (out, in), x (..., in)",
@@ -210,6 +212,12 @@ def _flatten_error(case_id: str, error: type[Exception], match: str, **arguments
 
 FLATTEN = OpSpec(
     name="flatten",
+    per_sample=lambda sample: (
+        ("x",)
+        if sample.inputs["x"].ndim >= 2
+        and normalize_dim(sample.kwargs["start_dim"], sample.inputs["x"].ndim) >= 1
+        else ()
+    ),
     family="linear",
     kind="transform",
     summary="merge dims start_dim..end_dim into one (nn.Flatten's default start_dim=1)",
@@ -437,6 +445,7 @@ def _dropout_error(case_id: str, error: type[Exception], match: str, **arguments
 
 DROPOUT = OpSpec(
     name="dropout",
+    per_sample=lambda sample: ("x", "mask") if sample.inputs["x"].ndim >= 1 else (),
     family="dropout",
     kind="layer",
     summary="inverted dropout x·mask/(1 − p) with an explicit 0/1 mask; identity in eval",

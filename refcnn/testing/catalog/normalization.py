@@ -588,6 +588,7 @@ BATCH_NORM_TRAIN = OpSpec(
 
 BATCH_NORM_EVAL = OpSpec(
     name="batch_norm_eval",
+    per_sample=lambda sample: ("x",),
     family="normalization",
     kind="layer",
     summary="batch norm, evaluation mode: the running statistics as constants, the layer's own "
@@ -840,6 +841,9 @@ def _ln_error(case_id: str, error: type[Exception], match: str, **arguments: Any
 
 LAYER_NORM = OpSpec(
     name="layer_norm",
+    per_sample=lambda sample: (
+        ("x",) if sample.inputs["x"].ndim > len(sample.kwargs["normalized_shape"]) else ()
+    ),
     family="normalization",
     kind="layer",
     summary="layer norm: per-sample statistics over the trailing normalized_shape (biased "
@@ -1029,6 +1033,10 @@ def _gn_error(case_id: str, error: type[Exception], match: str, **arguments: Any
 
 GROUP_NORM = OpSpec(
     name="group_norm",
+    # one sample with one value per group is an error (torch's rule), so slices must keep more
+    per_sample=lambda sample: (
+        ("x",) if sample.inputs["x"][0].size // sample.kwargs["num_groups"] > 1 else ()
+    ),
     family="normalization",
     kind="layer",
     summary="group norm: statistics per (sample, group of C/G channels) over (C/G, H, W), "

@@ -29,7 +29,7 @@ from refcnn.functional.pooling import (
     max_pool2d_direct,
 )
 from refcnn.geometry import PoolingGeometry, pooling_geometry
-from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params
+from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params, Sample
 from refcnn.testing.strategies import LIMITS
 from refcnn.testing.tolerance import Formula, Multilinear
 
@@ -272,8 +272,14 @@ def _with_nans(shape: tuple[int, ...]) -> NDArray[np.float64]:
     return values
 
 
+def _batch_axis_x(sample: Sample) -> tuple[str, ...]:
+    """x's axis 0 indexes independent samples (images, or channels of an unbatched image)."""
+    return ("x",)
+
+
 MAX_POOL2D = OpSpec(
     name="max_pool2d",
+    per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",
     summary="largest pixel per window (first max on ties, NaN wins); backward scatter-adds",
@@ -521,6 +527,7 @@ def _avg_error(case_id: str, error: type[Exception], match: str, **arguments: An
 
 AVG_POOL2D = OpSpec(
     name="avg_pool2d",
+    per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",
     summary="window sum over a divisor (count_include_pad, divisor_override, ceil_mode)",
@@ -687,6 +694,7 @@ def _adaptive_error(
 
 ADAPTIVE_AVG_POOL2D = OpSpec(
     name="adaptive_avg_pool2d",
+    per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",
     summary="mean over windows [floor(i·L/out), ceil((i+1)·L/out)) for a given output size",
@@ -765,6 +773,7 @@ def _global_case(**overrides: Any) -> dict[str, Any]:
 
 GLOBAL_AVG_POOL2D = OpSpec(
     name="global_avg_pool2d",
+    per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",
     summary="mean over H and W, kept as 1x1 (adaptive_avg_pool2d(x, 1))",

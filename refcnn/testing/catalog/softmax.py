@@ -65,7 +65,7 @@ from refcnn.functional.softmax import (
     softmin_direct,
 )
 from refcnn.geometry import normalize_dim
-from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params
+from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params, Sample
 from refcnn.testing.tolerance import LIBRARY_ROUNDINGS, Formula
 
 Array = NDArray[np.floating[Any]]
@@ -313,6 +313,12 @@ def _error_cases() -> tuple[ErrorCase, ...]:
     )
 
 
+def _independent_rows(sample: Sample) -> tuple[str, ...]:
+    """Slices along axis 0 are independent unless the softmax runs along axis 0 itself."""
+    x = sample.inputs["x"]
+    return ("x",) if x.ndim >= 2 and normalize_dim(sample.kwargs["dim"], x.ndim) != 0 else ()
+
+
 def _entry(**fields: Any) -> OpSpec:
     return OpSpec(
         family="softmax",
@@ -324,6 +330,7 @@ def _entry(**fields: Any) -> OpSpec:
         fill={"x": _scaled_normal},
         error_cases=_error_cases(),
         docs="docs/softmax.md",
+        per_sample=_independent_rows,
         **fields,
     )
 
