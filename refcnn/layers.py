@@ -246,8 +246,10 @@ class Dropout:
 
     def forward(self, x: Array, train_flg: bool = True) -> Array:
         self.x, self.training = x, train_flg
-        # keep each element with probability 1 − p
-        self.mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype)
+        if train_flg:  # keep each element with probability 1 − p; eval draws nothing
+            self.mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype)
+        else:
+            self.mask = np.ones_like(x)
         return dropout(x, self.mask, self.p, training=train_flg)
 
     def backward(self, dout: Array) -> Array:

@@ -122,3 +122,36 @@ def test_backward_before_forward_is_a_clear_error() -> None:
         layers.Relu().backward(X)
     with pytest.raises(ValueError, match=r"no activation 'relu7'"):
         layers.Activation("relu7")
+
+
+def _train_step(layer: Any, x: Any, upstream: Any) -> Any:
+    layer.forward(x, train_flg=True)
+    return layer.backward(upstream)
+
+
+@pytest.mark.parametrize("name", ["BatchNormalization", "Dropout"])
+def test_an_eval_pass_leaves_no_stale_state_for_training(name: str) -> None:
+    """eval forward, then train forward + backward == train forward + backward alone."""
+
+    def make() -> Any:
+        if name == "Dropout":
+            return layers.Dropout(0.3, rng=np.random.default_rng(5))
+        return layers.BatchNormalization(np.linspace(0.5, 1.5, 3), np.linspace(-1, 1, 3))
+
+    upstream = RNG.standard_normal(X.shape)
+    alone = make()
+    expected = _train_step(alone, X, upstream)
+    after_eval = make()
+    after_eval.forward(X[:1] * 3.0, train_flg=False)  # another batch; draws no random mask
+    np.testing.assert_array_equal(_train_step(after_eval, X, upstream), expected)
+
+
+def test_eval_mode_uses_the_current_parameters() -> None:
+    gamma, beta = np.ones(3), np.zeros(3)
+    layer = layers.BatchNormalization(
+        gamma, beta, running_mean=np.full(3, 0.5), running_var=np.full(3, 4.0)
+    )
+    before = layer.forward(X, train_flg=False)
+    gamma *= 2.0  # an optimizer step in place
+    beta += 1.0
+    np.testing.assert_allclose(layer.forward(X, train_flg=False), 2.0 * before + 1.0, rtol=1e-14)
