@@ -27,6 +27,7 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (checks.no_mutation, None, "small"),
     (checks.repeatable, None, "small"),
     (checks.batch_slices, "per_sample", "small"),
+    (checks.translation, "translation", "small"),
 ]
 
 CASES = [

@@ -443,6 +443,56 @@ def batch_slices(spec: OpSpec, sample: Sample) -> None:
         )
 
 
+def translation(spec: OpSpec, sample: Sample) -> None:
+    """Sliding windows commute with translation: x with (sh, sw) fresh rows and columns put in
+    front of it (one stride) gives one more output row and column in front, and the rest is
+    f(x) unchanged.
+
+    Gradient: with zero upstream on the extra windows, the gradient of the grown input, cut back
+    to x's region, is x's gradient (the same windows read the same pixels). Both sides follow the
+    same formula: PAIRWISE_FACTOR times the model's bound on each.
+    """
+    if spec.translation_step is None:
+        raise TypeError(f"{spec.name} does not declare a translation step")
+    declared = spec.translation_step(sample)
+    if declared is None:
+        return  # the kernel does not fit x without padding
+    (sh, sw), kwargs = declared
+    tolerance, dtype = spec.tolerance, sample.dtype
+    x = sample.inputs["x"]
+    grown = sample.random((*x.shape[:-2], x.shape[-2] + sh, x.shape[-1] + sw), "translation")
+    grown[..., sh:, sw:] = x
+    moved = {**sample.inputs, "x": grown}
+    versus = f"f(x) vs f(x moved by {(sh, sw)}) without its first output row and column"
+    out = spec.forward(**sample.inputs, **kwargs)
+    out_moved = spec.forward(**moved, **kwargs)
+    assert_within_bound(
+        out_moved[..., 1:, 1:],
+        out,
+        PAIRWISE_FACTOR * tolerance.forward_bound(spec, sample.inputs, kwargs, dtype),
+        Context(sample, "translation", "out", versus),
+        expected_dtype=dtype,
+    )
+    if spec.backward is None:
+        return
+    upstream = sample.random(np.shape(out), "upstream")
+    upstream_moved = np.zeros_like(out_moved)
+    upstream_moved[..., 1:, 1:] = upstream
+    grad = spec.backward_dict(upstream, sample.inputs, kwargs)["x"]
+    grad_moved = spec.backward_dict(upstream_moved, moved, kwargs)["x"][..., sh:, sw:]
+    bound = (
+        tolerance.backward_bounds(spec, sample.inputs, kwargs, upstream, dtype)["x"]
+        + tolerance.backward_bounds(spec, moved, kwargs, upstream_moved, dtype)["x"][..., sh:, sw:]
+    )
+    assert_within_bound(
+        grad_moved,
+        grad,
+        bound,
+        Context(sample, "translation", "grad_x", versus),
+        expected_dtype=dtype,
+    )
+
+
 # --- against another implementation -------------------------------------------------------------
 
 

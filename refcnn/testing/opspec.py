@@ -116,6 +116,9 @@ class OpSpec:
     per_sample(sample) -> the inputs whose axis 0 indexes independent samples, the output's
         axis 0 too (empty when this sample's arguments couple them: softmax over dim 0, batch
         norm in training); None for ops that never treat samples independently
+    translation_step(sample) -> ((sh, sw), kwargs): the stride of a sliding-window op over x's
+        last two axes and the keyword arguments to check translation with (the sample's, without
+        its padding), or None when the kernel does not fit x without padding
     fill: how to draw an input's values, ``fill[name](rng, shape, params) -> float64 array``;
         standard normal by default. Piecewise ops use it to keep inputs away from kinks and ties
         by more than the finite-difference step (distinct values for max pooling, |x| ≥ 0.1 for
@@ -145,6 +148,9 @@ class OpSpec:
     fill: Mapping[str, Fill] = field(default_factory=dict)
     known_deviations: tuple[KnownDeviation, ...] = ()
     per_sample: Callable[[Sample], tuple[str, ...]] | None = None
+    translation_step: Callable[[Sample], tuple[tuple[int, int], dict[str, Any]] | None] | None = (
+        None
+    )
     docs: str | None = None
 
     @property
@@ -156,6 +162,7 @@ class OpSpec:
             "torch": self.torch_forward is not None,
             "edge_cases": bool(self.edge_cases),
             "per_sample": self.per_sample is not None,
+            "translation": self.translation_step is not None,
             "error_cases": bool(self.error_cases),
         }
         return tuple(name for name, present in flags.items() if present)

@@ -9,7 +9,7 @@ from refcnn.functional.conv import conv2d, conv2d_backward, conv2d_direct
 from refcnn.geometry import int_pair, normalize_padding, window_geometry
 from refcnn.im2col import col2im, im2col
 from refcnn.testing import strategies
-from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec
+from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Sample
 from refcnn.testing.tolerance import Multilinear
 
 GEOMETRY_KEYS = ("kernel_size", "stride", "padding", "dilation")
@@ -155,6 +155,17 @@ IM2COL = OpSpec(
 # --- conv2d -------------------------------------------------------------------------------------
 
 
+def _conv2d_translation_step(sample: Sample) -> tuple[tuple[int, int], dict[str, Any]] | None:
+    """The stride and the sample's arguments without padding, if the kernel fits x without it."""
+    x, weight, kwargs = sample.inputs["x"], sample.inputs["weight"], sample.kwargs
+    stride = int_pair(kwargs["stride"], "stride", minimum=1)
+    dilation = int_pair(kwargs["dilation"], "dilation", minimum=1)
+    extent = [d * (k - 1) + 1 for k, d in zip(weight.shape[2:], dilation, strict=True)]
+    if any(size < e for size, e in zip(x.shape[2:], extent, strict=True)):
+        return None  # the kernel does not fit x without padding
+    return stride, {**kwargs, "padding": 0}
+
+
 def _conv2d_layout(params: Mapping[str, Any]) -> Layout:
     groups, c_in, c_out = params["groups"], params["in_channels"], params["out_channels"]
     kh, kw = int_pair(params["kernel_size"], "kernel_size", minimum=1)
@@ -221,6 +232,7 @@ def _conv_error(case_id: str, error: type[Exception], match: str, **arguments: A
 
 CONV2D = OpSpec(
     name="conv2d",
+    translation_step=_conv2d_translation_step,
     per_sample=lambda sample: ("x",),
     family="convolution",
     kind="layer",

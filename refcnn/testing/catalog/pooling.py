@@ -206,6 +206,16 @@ def _geometry(x: Any, kwargs: Mapping[str, Any]) -> PoolingGeometry:
     )
 
 
+def _pool_translation_step(sample: Sample) -> tuple[tuple[int, int], dict[str, Any]] | None:
+    """The stride and the sample's arguments without padding, if the kernel fits x without it."""
+    kwargs = {**sample.kwargs, "padding": 0}
+    try:
+        geometry = _geometry(sample.inputs["x"], kwargs)
+    except ValueError:  # the kernel does not fit without padding
+        return None
+    return geometry.windows.stride, kwargs
+
+
 def _windows_per_pixel(geometry: PoolingGeometry) -> int:
     """The most windows any input pixel belongs to (rows × columns, axes are independent)."""
     most = 1
@@ -279,6 +289,7 @@ def _batch_axis_x(sample: Sample) -> tuple[str, ...]:
 
 MAX_POOL2D = OpSpec(
     name="max_pool2d",
+    translation_step=_pool_translation_step,
     per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",
@@ -527,6 +538,7 @@ def _avg_error(case_id: str, error: type[Exception], match: str, **arguments: An
 
 AVG_POOL2D = OpSpec(
     name="avg_pool2d",
+    translation_step=_pool_translation_step,
     per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",
