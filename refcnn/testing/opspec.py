@@ -116,6 +116,9 @@ class OpSpec:
     per_sample(sample) -> the inputs whose axis 0 indexes independent samples, the output's
         axis 0 too (empty when this sample's arguments couple them: softmax over dim 0, batch
         norm in training); None for ops that never treat samples independently
+    not_applicable: why a generic check does not apply to this op, by check name (e.g.
+        {"adjoint": "nonlinear in x"}); tests/test_catalog_coverage.py requires a reason for
+        every check an op lacks the capability for
     translation_step(sample) -> ((sh, sw), kwargs): the stride of a sliding-window op over x's
         last two axes and the keyword arguments to check translation with (the sample's, without
         its padding), or None when the kernel does not fit x without padding
@@ -148,6 +151,7 @@ class OpSpec:
     fill: Mapping[str, Fill] = field(default_factory=dict)
     known_deviations: tuple[KnownDeviation, ...] = ()
     per_sample: Callable[[Sample], tuple[str, ...]] | None = None
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
     translation_step: Callable[[Sample], tuple[tuple[int, int], dict[str, Any]] | None] | None = (
         None
     )

@@ -16,6 +16,8 @@ from refcnn.testing.catalog import (
 )
 from refcnn.testing.opspec import OpSpec
 
+__all__ = ["OPS", "OpSpec", "get", "with_capability"]
+
 OPS: tuple[OpSpec, ...] = (
     *convolution.OPS,
     *pooling.OPS,

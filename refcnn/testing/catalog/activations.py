@@ -234,6 +234,7 @@ def _activation(
         error_cases=generic_errors + error_cases,
         known_deviations=known_deviations,
         per_sample=lambda sample: ("x",) if sample.inputs["x"].ndim >= 1 else (),  # elementwise
+        not_applicable={"adjoint": f"{name} is nonlinear in x"},
     )
 
 

@@ -75,6 +75,11 @@ def _im2col_params(**overrides: Any) -> dict[str, Any]:
 
 IM2COL = OpSpec(
     name="im2col",
+    not_applicable={
+        "batch_slices": "rows run over (n, oh, ow): the output's axis 0 is not the batch",
+        "translation": "its output rows are windows, not an image grid; conv2d's "
+        "translation check reads the same windows",
+    },
     family="convolution",
     kind="transform",
     summary="unroll sliding windows into rows (N·OH·OW, C·KH·KW); backward is col2im",

@@ -320,6 +320,9 @@ def _reshape_error(case_id: str, error: type[Exception], match: str, **arguments
 
 RESHAPE = OpSpec(
     name="reshape",
+    not_applicable={
+        "batch_slices": "a target shape may merge or split the batch axis",
+    },
     family="linear",
     kind="transform",
     summary="the same values in row-major order under another shape (one -1 inferred)",

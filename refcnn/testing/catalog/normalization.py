@@ -454,6 +454,10 @@ _BN_TOLERANCE_TRAIN = Formula(
 
 BATCH_NORM_TRAIN = OpSpec(
     name="batch_norm_train",
+    not_applicable={
+        "adjoint": "nonlinear in x: divides by the batch's standard deviation",
+        "batch_slices": "the batch statistics couple the samples",
+    },
     family="normalization",
     kind="layer",
     summary="batch norm, training mode: per-channel batch statistics (biased variance), full "
@@ -716,6 +720,12 @@ def _rs_error(case_id: str, error: type[Exception], match: str, **arguments: Any
 
 BATCH_NORM_RUNNING_STATS = OpSpec(
     name="batch_norm_running_stats",
+    not_applicable={
+        "directional_fd": "a state update: no gradient flows into running buffers "
+        "(none in torch either)",
+        "adjoint": "no backward: a state update",
+        "batch_slices": "statistics over the whole batch",
+    },
     family="normalization",
     kind="state update",
     summary="batch norm's running-statistics update in training: momentum-weighted batch mean "
@@ -841,6 +851,9 @@ def _ln_error(case_id: str, error: type[Exception], match: str, **arguments: Any
 
 LAYER_NORM = OpSpec(
     name="layer_norm",
+    not_applicable={
+        "adjoint": "nonlinear in x: divides by each sample's standard deviation",
+    },
     per_sample=lambda sample: (
         ("x",) if sample.inputs["x"].ndim > len(sample.kwargs["normalized_shape"]) else ()
     ),
@@ -1033,6 +1046,9 @@ def _gn_error(case_id: str, error: type[Exception], match: str, **arguments: Any
 
 GROUP_NORM = OpSpec(
     name="group_norm",
+    not_applicable={
+        "adjoint": "nonlinear in x: divides by each group's standard deviation",
+    },
     # one sample with one value per group is an error (torch's rule), so slices must keep more
     per_sample=lambda sample: (
         ("x",) if sample.inputs["x"][0].size // sample.kwargs["num_groups"] > 1 else ()

@@ -289,6 +289,9 @@ def _batch_axis_x(sample: Sample) -> tuple[str, ...]:
 
 MAX_POOL2D = OpSpec(
     name="max_pool2d",
+    not_applicable={
+        "adjoint": "nonlinear in x: which pixel a window takes depends on x",
+    },
     translation_step=_pool_translation_step,
     per_sample=_batch_axis_x,
     family="pooling",
@@ -706,6 +709,10 @@ def _adaptive_error(
 
 ADAPTIVE_AVG_POOL2D = OpSpec(
     name="adaptive_avg_pool2d",
+    not_applicable={
+        "translation": "its window boundaries depend on the input size, so moving the "
+        "input moves no window by a whole output",
+    },
     per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",
@@ -785,6 +792,9 @@ def _global_case(**overrides: Any) -> dict[str, Any]:
 
 GLOBAL_AVG_POOL2D = OpSpec(
     name="global_avg_pool2d",
+    not_applicable={
+        "translation": "one window over the whole image: nothing to translate",
+    },
     per_sample=_batch_axis_x,
     family="pooling",
     kind="layer",

@@ -331,6 +331,7 @@ def _entry(**fields: Any) -> OpSpec:
         error_cases=_error_cases(),
         docs="docs/softmax.md",
         per_sample=_independent_rows,
+        not_applicable={"adjoint": "nonlinear in x: exp and a normalisation"},
         **fields,
     )
 
