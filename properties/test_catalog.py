@@ -28,6 +28,7 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (checks.repeatable, None, "small"),
     (checks.batch_slices, "per_sample", "small"),
     (checks.translation, "translation", "small"),
+    (checks.channel_permutation, "channel_permutation", "small"),
 ]
 
 CASES = [

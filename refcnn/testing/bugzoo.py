@@ -243,6 +243,19 @@ def _softmax_backward_over_batch_axis(grad_out: Any, x: Any, dim: int) -> Any:
     return softmax_backward(grad_out, x, 0)
 
 
+def _conv2d_reversed_channels(x: Any, weight: Any, bias: Any = None, **kwargs: Any) -> Any:
+    """conv2d pairing input channel c with weight channel C − 1 − c (an indexing slip)."""
+    return conv2d(x, weight[:, ::-1], bias, **kwargs)
+
+
+def _conv2d_backward_reversed_channels(
+    grad_out: Any, x: Any, weight: Any, bias: Any = None, **kwargs: Any
+) -> tuple[Any, Any, Any]:
+    """The backward of that slip, consistent with it: finite differences see nothing."""
+    grad_x, grad_weight, grad_bias = conv2d_backward(grad_out, x, weight[:, ::-1], bias, **kwargs)
+    return grad_x, grad_weight[:, ::-1], grad_bias
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "col2im assigns instead of accumulating",
@@ -330,6 +343,12 @@ MUTANTS: tuple[Mutant, ...] = (
         "softmax",
         "batch_slices",
         {"forward": _softmax_over_batch_axis, "backward": _softmax_backward_over_batch_axis},
+    ),
+    Mutant(
+        "conv2d pairs input channel c with weight channel C-1-c (backward agrees)",
+        "conv2d",
+        "channel_permutation",
+        {"forward": _conv2d_reversed_channels, "backward": _conv2d_backward_reversed_channels},
     ),
 )
 

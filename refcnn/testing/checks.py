@@ -493,6 +493,56 @@ def translation(spec: OpSpec, sample: Sample) -> None:
     )
 
 
+def channel_permutation(spec: OpSpec, sample: Sample) -> None:
+    """Permuting the input channels the op sums over, in x and in the weight alike, leaves the
+    output as it is and permutes their gradients the same way (a transposed or mis-indexed
+    channel axis in a backward shows here). Only the summation order changes: PAIRWISE_FACTOR
+    times the model's bound."""
+    if spec.channel_axes is None:
+        raise TypeError(f"{spec.name} does not declare channel axes")
+    axes = spec.channel_axes(sample)
+    if not axes:
+        return  # e.g. grouped convolution: channels are tied to their groups
+    first = next(iter(axes))
+    count = sample.inputs[first].shape[axes[first]]
+    order = stream(sample.seed, "channel permutation").permutation(count)
+    permuted = {
+        k: np.take(v, order, axis=axes[k]) if k in axes else v for k, v in sample.inputs.items()
+    }
+    tolerance, dtype = spec.tolerance, sample.dtype
+    out = spec.forward(**sample.inputs, **sample.kwargs)
+    assert_within_bound(
+        spec.forward(**permuted, **sample.kwargs),
+        out,
+        PAIRWISE_FACTOR * tolerance.forward_bound(spec, sample.inputs, sample.kwargs, dtype),
+        Context(sample, "channel_permutation", "out", f"channels permuted by {order.tolist()}"),
+        expected_dtype=dtype,
+    )
+    if spec.backward is None:
+        return
+    upstream = sample.random(np.shape(out), "upstream")
+    grads = spec.backward_dict(upstream, sample.inputs, sample.kwargs)
+    grads_permuted = spec.backward_dict(upstream, permuted, sample.kwargs)
+    bounds = tolerance.backward_bounds(spec, sample.inputs, sample.kwargs, upstream, dtype)
+    for name, axis in axes.items():
+        if name not in grads:
+            continue
+        expected = np.take(grads[name], order, axis=axis)
+        bound = 2 * np.take(bounds[name], order, axis=axis)
+        assert_within_bound(
+            grads_permuted[name],
+            expected,
+            bound,
+            Context(
+                sample,
+                "channel_permutation",
+                f"grad_{name}",
+                "gradient of the permuted problem vs the gradient permuted",
+            ),
+            expected_dtype=dtype,
+        )
+
+
 # --- against another implementation -------------------------------------------------------------
 
 

@@ -116,6 +116,9 @@ class OpSpec:
     per_sample(sample) -> the inputs whose axis 0 indexes independent samples, the output's
         axis 0 too (empty when this sample's arguments couple them: softmax over dim 0, batch
         norm in training); None for ops that never treat samples independently
+    channel_axes(sample) -> {input: axis} of the input channels that the op sums over (conv2d:
+        x's axis 1 and weight's axis 1), or None when this sample's arguments tie channels to
+        positions (groups > 1)
     not_applicable: why a generic check does not apply to this op, by check name (e.g.
         {"adjoint": "nonlinear in x"}); tests/test_catalog_coverage.py requires a reason for
         every check an op lacks the capability for
@@ -152,6 +155,7 @@ class OpSpec:
     known_deviations: tuple[KnownDeviation, ...] = ()
     per_sample: Callable[[Sample], tuple[str, ...]] | None = None
     not_applicable: Mapping[str, str] = field(default_factory=dict)
+    channel_axes: Callable[[Sample], dict[str, int] | None] | None = None
     translation_step: Callable[[Sample], tuple[tuple[int, int], dict[str, Any]] | None] | None = (
         None
     )
@@ -167,6 +171,7 @@ class OpSpec:
             "edge_cases": bool(self.edge_cases),
             "per_sample": self.per_sample is not None,
             "translation": self.translation_step is not None,
+            "channel_permutation": self.channel_axes is not None,
             "error_cases": bool(self.error_cases),
         }
         return tuple(name for name, present in flags.items() if present)

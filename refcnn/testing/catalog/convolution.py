@@ -237,6 +237,7 @@ def _conv_error(case_id: str, error: type[Exception], match: str, **arguments: A
 
 CONV2D = OpSpec(
     name="conv2d",
+    channel_axes=lambda sample: {"x": 1, "weight": 1} if sample.kwargs["groups"] == 1 else None,
     translation_step=_conv2d_translation_step,
     per_sample=lambda sample: ("x",),
     family="convolution",

@@ -106,6 +106,7 @@ def _linear_error(case_id: str, error: type[Exception], match: str, **arguments:
 
 LINEAR = OpSpec(
     name="linear",
+    channel_axes=lambda sample: {"x": -1, "weight": 1},  # the in_features being summed
     per_sample=lambda sample: ("x",) if sample.inputs["x"].ndim >= 2 else (),
     family="linear",
     kind="layer",
