@@ -102,9 +102,15 @@ def _analytic(
     return grads, bounds
 
 
-def _step(sample: Sample) -> float:
+def _step(spec: OpSpec, sample: Sample) -> float:
+    """The central-difference step for the inputs that are perturbed (the differentiable ones;
+    a target of −100 or a running variance says nothing about the scale of x)."""
     scale = max(
-        (float(np.max(np.abs(v), initial=0.0)) for v in sample.inputs.values() if v is not None),
+        (
+            float(np.max(np.abs(sample.inputs[name]), initial=0.0))
+            for name in spec.differentiable
+            if sample.inputs.get(name) is not None
+        ),
         default=1.0,
     )
     return central_difference_step(sample.dtype, scale)
@@ -122,7 +128,7 @@ def directional_fd(spec: OpSpec, sample: Sample) -> None:
     raw = {name: sample.random(sample.inputs[name].shape, f"direction {name}") for name in grads}
     largest = max((float(np.max(np.abs(v), initial=0.0)) for v in raw.values()), default=1.0)
     direction = {name: np.asarray((v / largest).astype(dtype)) for name, v in raw.items()}
-    quotient, fd_bound = _fd_quotient(spec, sample, upstream, direction, _step(sample))
+    quotient, fd_bound = _fd_quotient(spec, sample, upstream, direction, _step(spec, sample))
     analytic = sum(_dot(grads[n], direction[n]) for n in grads)
     m = sum(direction[n].size for n in grads)
     analytic_bound = float(
@@ -144,7 +150,7 @@ def full_jacobian_fd(spec: OpSpec, sample: Sample) -> None:
     """
     upstream = _upstream(spec, sample)
     grads, grad_bounds = _analytic(spec, sample, upstream)
-    h = _step(sample)
+    h = _step(spec, sample)
     for name, grad in grads.items():
         numeric = np.empty(grad.shape, dtype=np.float64)
         fd_bounds = np.empty(grad.shape, dtype=np.float64)
