@@ -10,7 +10,9 @@ from refcnn.testing.catalog import (
     activations,
     convolution,
     linear,
+    losses,
     normalization,
+    optimizers,
     pooling,
     softmax,
 )
@@ -25,6 +27,8 @@ OPS: tuple[OpSpec, ...] = (
     *activations.OPS,
     *softmax.OPS,
     *normalization.OPS,
+    *losses.OPS,
+    *optimizers.OPS,
 )
 
 _BY_NAME = {spec.name: spec for spec in OPS}
