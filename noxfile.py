@@ -1,6 +1,8 @@
 """nox sessions. Every session installs with constraints.txt (torch pinned exactly to 2.13.0).
 
 conformance  the main job: properties + torch conformance under xdist, then the report
+             (reports/conformance.{html,md,json}), compared with the committed baseline
+report       the report again from reports/records; `nox -s report -- --baseline FILE`
 tests        the project's whole test suite (what CI runs)
 lint         ruff format --check, ruff check, mypy on refcnn/
 
@@ -20,6 +22,7 @@ nox.options.sessions = ["tests"]
 
 CONSTRAINTS = ("-c", "constraints.txt")
 RECORDS = Path("reports/records")
+BASELINE = Path("reports/baseline/refcnn-vs-torch.json")
 
 
 def install(session: nox.Session, extras: str) -> None:
@@ -28,7 +31,8 @@ def install(session: nox.Session, extras: str) -> None:
 
 @nox.session
 def conformance(session: nox.Session) -> None:
-    """Properties and torch conformance; always writes reports/conformance.{md,json}."""
+    """Properties and torch conformance; always writes the report. A full run (no pytest
+    arguments) is compared with the committed baseline and fails on precision regressions."""
     install(session, "testing,torch")
     shutil.rmtree(RECORDS, ignore_errors=True)
     failed = False
@@ -47,6 +51,41 @@ def conformance(session: nox.Session) -> None:
         )
     except CommandFailed:
         failed = True  # write the report first: it says what failed and how to reproduce it
+    compare = ["--baseline", str(BASELINE)]
+    if session.posargs:
+        compare = []
+        session.log("pytest arguments given: a partial run is not compared with the baseline")
+    elif not BASELINE.is_file():
+        compare = []
+        session.log(f"no baseline at {BASELINE}: not compared")
+    try:
+        session.run(
+            "python",
+            "-m",
+            "refcnn",
+            "report",
+            "--records",
+            str(RECORDS),
+            "--out",
+            "reports",
+            *compare,
+        )
+    except CommandFailed:
+        if not failed:
+            session.error(
+                f"the report found regressions against {BASELINE} (listed above and in "
+                "reports/conformance.md). If deliberate, refresh the baseline: REFCNN_PROFILE=ci "
+                f"nox -s conformance, then nox -s report -- --save-baseline {BASELINE}"
+            )
+    if failed:
+        session.error("conformance failures: see reports/conformance.md (or .html)")
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """The report again from reports/records (left by `nox -s conformance`); arguments go to
+    `python -m refcnn report`: `-- --baseline FILE`, `-- --save-baseline FILE`."""
+    install(session, "testing")
     session.run(
         "python",
         "-m",
@@ -56,10 +95,8 @@ def conformance(session: nox.Session) -> None:
         str(RECORDS),
         "--out",
         "reports",
-        success_codes=[0, 1],
+        *session.posargs,
     )
-    if failed:
-        session.error("conformance failures: see reports/conformance.md")
 
 
 @nox.session

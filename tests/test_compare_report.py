@@ -84,14 +84,16 @@ def test_report_rows_put_failures_first_with_their_last_counterexample(tmp_path:
     assert passing["examples"] == 2 and passing["worst_ratio"] == 0.5
     assert data["summary"]["per_dtype"]["float32"]["failing_rows"] == 1
     markdown = (tmp_path / "conformance.md").read_text()
-    assert "1 of 2 rows FAIL" in markdown and "```python\nb\n```" in markdown
-    assert json.loads((tmp_path / "conformance.json").read_text())["schema_version"] == 1
+    assert "2 rows: 1 pass, 1 fail" in markdown and "```python\nb\n```" in markdown
+    stored = json.loads((tmp_path / "conformance.json").read_text())
+    assert stored["schema_version"] == report.SCHEMA_VERSION == 2
+    assert (tmp_path / "conformance.html").is_file()
 
 
 def test_report_of_no_records_still_renders(tmp_path: Path) -> None:
     data = report.write([], tmp_path)
     assert data["summary"]["rows"] == 0
-    assert "0 rows, all within" in (tmp_path / "conformance.md").read_text()
+    assert "No records" in (tmp_path / "conformance.md").read_text()
 
 
 def test_equal_infinities_and_nans_where_due_are_exact() -> None:

@@ -5,18 +5,26 @@ Set ``REFCNN_RECORDS_DIR`` (the nox sessions do) and every comparison made throu
 ``$REFCNN_RECORDS_DIR/records-<worker>.jsonl``; ``<worker>`` is the pytest-xdist worker id
 (``gw0``, ``gw1``, ...) or ``main``, so parallel workers never write to the same file. Without the
 variable, records are not kept.
+
+Each record carries its creation ``time`` (seconds since the epoch), so the report can say when the
+run started and how long it took. The run's environment (versions, BLAS, hypothesis profile) is
+written once, by the pytest controller, to ``$REFCNN_RECORDS_DIR/environment.json``; at the end
+of the session it writes ``pytest-outcomes.json`` (tests passed, failed, and why each failed).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time as clock
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 RECORDS_DIR_VARIABLE = "REFCNN_RECORDS_DIR"
+ENVIRONMENT_FILE = "environment.json"
+OUTCOMES_FILE = "pytest-outcomes.json"
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Record:
     message: str
     repro: str
     deviation: str = ""  # the reason of a KnownDeviation whose allowance the bound includes
+    time: float = field(default_factory=clock.time)  # when the comparison was made (epoch s)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), allow_nan=True, sort_keys=True)
@@ -66,3 +75,35 @@ def read_all(directory: Path) -> Iterator[dict[str, Any]]:
             for line in stream:
                 if line.strip():
                     yield json.loads(line)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def write_environment(directory: Path, environment: dict[str, Any]) -> None:
+    """Store the run's environment next to its records (the pytest controller calls this)."""
+    _write_json(directory / ENVIRONMENT_FILE, environment)
+
+
+def read_environment(directory: Path) -> dict[str, Any] | None:
+    """The environment stored by :func:`write_environment`, or None if the run stored none."""
+    return _read_json(directory / ENVIRONMENT_FILE)
+
+
+def write_outcomes(directory: Path, outcomes: dict[str, Any]) -> None:
+    """Store pytest's counts and failures (the controller calls this at the end)."""
+    _write_json(directory / OUTCOMES_FILE, outcomes)
+
+
+def read_outcomes(directory: Path) -> dict[str, Any] | None:
+    """What :func:`write_outcomes` stored, or None (an interrupted run stores nothing)."""
+    return _read_json(directory / OUTCOMES_FILE)
