@@ -235,7 +235,11 @@ class BatchNormalization:
 
 
 class Dropout:
-    """Inverted dropout (torch): train ``x·mask/(1 − p)`` with a fresh mask, test ``x``."""
+    """Inverted dropout (torch): train ``x·mask/(1 − p)`` with a fresh mask, test ``x``.
+
+    ``forward(x, train_flg, mask=...)`` uses the given 0/1 mask instead of drawing one (a
+    network checked against torch feeds both the same masks).
+    """
 
     def __init__(self, dropout_ratio: float = 0.5, rng: np.random.Generator | None = None) -> None:
         self.p = dropout_ratio
@@ -244,12 +248,14 @@ class Dropout:
         self.x: Array | None = None
         self.training = True
 
-    def forward(self, x: Array, train_flg: bool = True) -> Array:
+    def forward(self, x: Array, train_flg: bool = True, mask: Array | None = None) -> Array:
         self.x, self.training = x, train_flg
-        if train_flg:  # keep each element with probability 1 − p; eval draws nothing
+        if not train_flg:
+            self.mask = np.ones_like(x)  # eval draws nothing (and ignores a given mask)
+        elif mask is not None:
+            self.mask = mask  # given: dropout() checks it is a 0/1 array shaped like x
+        else:  # keep each element with probability 1 − p
             self.mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype)
-        else:
-            self.mask = np.ones_like(x)
         return dropout(x, self.mask, self.p, training=train_flg)
 
     def backward(self, dout: Array) -> Array:

@@ -11,6 +11,7 @@ from refcnn.testing.catalog import (
     convolution,
     linear,
     losses,
+    networks,
     normalization,
     optimizers,
     pooling,
@@ -29,6 +30,7 @@ OPS: tuple[OpSpec, ...] = (
     *normalization.OPS,
     *losses.OPS,
     *optimizers.OPS,
+    *networks.OPS,
 )
 
 _BY_NAME = {spec.name: spec for spec in OPS}
