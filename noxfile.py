@@ -108,7 +108,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    install(session, "testing,lint")
+    install(session, "testing,torch,lint")  # mypy sees the types torch has
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
     session.run("mypy")
