@@ -16,7 +16,32 @@ from refcnn.testing.profiles import register_profiles
 PROFILE = register_profiles()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("refcnn")
+    group.addoption(
+        "--refcnn-impl",
+        default=None,
+        help="run the oracle's checks on this candidate too (like REFCNN_IMPL): a .py file, "
+        "a dotted module, torch, torch:cuda, ... (see python -m refcnn check --help)",
+    )
+    group.addoption("--refcnn-style", default=None, help="auto, book, refcnn or custom")
+
+
+def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
+    """conformance/test_candidate.py exists only when a candidate is named."""
+    if collection_path.name == "test_candidate.py":
+        from refcnn.testing import oracle
+
+        return oracle.selected_candidate(config)[0] is None
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    import os
+
+    for option, variable in (("refcnn_impl", "REFCNN_IMPL"), ("refcnn_style", "REFCNN_STYLE")):
+        if config.getoption(option, None):  # the report's environment names the candidate
+            os.environ[variable] = config.getoption(option)
     if hasattr(config, "workerinput"):
         return  # a pytest-xdist worker: the controller reports progress and stores the run
     config.pluginmanager.register(FamilyProgress(config), "refcnn-progress")

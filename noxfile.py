@@ -5,6 +5,7 @@ conformance  the main job: properties + torch conformance under xdist, then the 
 report       the report again from reports/records; `nox -s report -- --baseline FILE`
 tests        the project's whole test suite (what CI runs)
 lint         ruff format --check, ruff check, mypy on refcnn/
+bench        refcnn vs torch CPU, side by side: reports/bench.{md,json} (docs/performance.md)
 
 Hypothesis profile: REFCNN_PROFILE=dev|ci|thorough (default: ci when CI is set, else dev).
 """
@@ -112,3 +113,22 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
     session.run("mypy")
+
+
+@nox.session
+def vectors(session: nox.Session) -> None:
+    """Golden test vectors (docs/vectors.md) into build/vectors, or the directory given after
+    `--`, then re-checked through refcnn: `nox -s vectors -- OUT_DIR`."""
+    install(session, "testing")
+    out = session.posargs[0] if session.posargs else "build/vectors"
+    session.run("python", "-m", "refcnn", "vectors", out)
+    session.run("python", "-m", "refcnn", "check-vectors", out, "--impl", "refcnn")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """refcnn vs torch CPU side by side (ratios, gradient-check costs, peak memory) into
+    reports/bench.json and reports/bench.md; arguments go to bench/run.py: `-- --quick`,
+    `-- --threads 1`, `-- --suite` (also time a test subset per hypothesis profile)."""
+    install(session, "testing,torch")
+    session.run("python", "bench/run.py", *session.posargs)

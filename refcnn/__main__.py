@@ -1,4 +1,5 @@
-"""Command line: ``python -m refcnn ops [--json]`` and ``python -m refcnn report [options]``."""
+"""Command line: ``python -m refcnn ops [--json]``, ``python -m refcnn report [options]`` and
+``python -m refcnn check TARGET [options]``."""
 
 from __future__ import annotations
 
@@ -147,6 +148,126 @@ def _save_baseline(data: dict[str, Any], path: Any) -> int:
     return 0
 
 
+def _check(arguments: argparse.Namespace) -> int:
+    """Check a candidate; exit 0 when it conforms, 1 on discrepancies, 2 on usage errors."""
+    import os
+    from pathlib import Path
+
+    from refcnn.testing import catalog, check_report, oracle
+
+    try:
+        ops = _selected_ops(arguments.ops, catalog)
+        known = oracle.read_known(Path(arguments.known)) if arguments.known else []
+        profile = arguments.profile or os.environ.get("REFCNN_PROFILE") or "dev"
+        if profile not in oracle.PROFILES:
+            raise oracle.UsageError(f"--profile must be one of {sorted(oracle.PROFILES)}")
+        settings = oracle.Settings(
+            profile=profile,
+            dtypes=tuple(arguments.dtype or oracle.DTYPES),
+            invariants=not arguments.no_invariants,
+        )
+        print(f"refcnn check {arguments.target} (style {arguments.style}, profile {profile})")
+        run = oracle.run(
+            arguments.target,
+            style=arguments.style,
+            ops=ops,
+            config=settings,
+            timeout=arguments.timeout,
+            known=known,
+            progress=lambda result: _print_lines(check_report.terminal_lines(result)),
+        )
+    except (oracle.UsageError, OSError) as error:
+        print(f"refcnn check: {error}", file=sys.stderr)
+        return 2
+    for entry in run.stale:
+        print(
+            f"warning: known difference on line {entry.line} matched nothing (stale): "
+            f"{entry.pattern}"
+        )
+    if check_report.not_provided_line(run):
+        print(check_report.not_provided_line(run))
+    paths = check_report.write(run, Path(arguments.report))
+    print(f"{check_report.verdict(run)} ({run.seconds:.1f} s) -> {paths[0]}, {paths[1].name}")
+    return run.exit_code()
+
+
+def _print_lines(lines: list[str]) -> None:
+    if lines:
+        print("\n".join(lines), flush=True)
+
+
+def _selected_ops(names: str | None, catalog: Any) -> list[str] | None:
+    from refcnn.testing import oracle
+
+    if not names:
+        return None
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    known = {spec.name for spec in catalog.OPS}
+    families = {spec.family for spec in catalog.OPS}
+    ops: list[str] = []
+    for name in chosen:
+        if name in known:
+            ops.append(name)
+        elif name in families:
+            ops += [spec.name for spec in catalog.OPS if spec.family == name]
+        else:
+            raise oracle.UsageError(f"--ops: no op or family {name!r}; see python -m refcnn ops")
+    return ops
+
+
+def _vectors(arguments: argparse.Namespace) -> int:
+    """Export the golden test vectors; exit 2 when OUT_DIR cannot be written."""
+    from refcnn.testing import vectors
+
+    try:
+        ops = vectors.select_ops(arguments.ops)
+        print(f"refcnn vectors -> {arguments.out_dir}")
+        summary = vectors.export(arguments.out_dir, ops=ops, log=print)
+    except KeyError as error:
+        print(f"refcnn vectors: {error.args[0]}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"refcnn vectors: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{sum(summary.cases.values())} cases of {len(summary.cases)} ops, {summary.files} files, "
+        f"{summary.bytes / 1e6:.1f} MB in {summary.seconds:.1f} s -> {summary.directory}"
+    )
+    return 0
+
+
+def _check_vectors(arguments: argparse.Namespace) -> int:
+    """Run a candidate on a vector set: exit 0 when every op it provides passes, 1 on a failure
+    (or nothing judged), 2 on a corrupted set or a candidate that cannot be loaded."""
+    from refcnn.testing import vectors
+
+    try:
+        ops = vectors.select_ops(arguments.ops)
+        loaded = vectors.load(arguments.directory, ops)
+    except vectors.CorruptVectors as error:
+        print(f"refcnn check-vectors: corrupted vector set: {error}", file=sys.stderr)
+        return 2
+    except KeyError as error:
+        print(f"refcnn check-vectors: {error.args[0]}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"refcnn check-vectors: {error}", file=sys.stderr)
+        return 2
+    try:
+        candidate = vectors.load_candidate(arguments.impl, arguments.style)
+    except Exception as error:  # the oracle's UsageError, or the candidate's own import error
+        print(f"refcnn check-vectors: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"refcnn check-vectors {arguments.impl} against {arguments.directory} "
+        f"(refcnn {loaded.index['refcnn_version']} vectors)"
+    )
+    results = vectors.check(loaded, candidate, ops, tuple(arguments.dtype or vectors.DTYPES))
+    vectors.format_results(results)
+    failed = any(result.status == "FAIL" for result in results)
+    return 1 if failed or not any(result.status == "pass" for result in results) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m refcnn")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -179,6 +300,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the finite-difference-against-step plots (they re-run a few ops)",
     )
     rep.set_defaults(run=_report)
+    check = commands.add_parser(
+        "check",
+        help="check another implementation against refcnn, op by op",
+        description="Exit 0: conforms; 1: discrepancies found; 2: usage or import error.",
+    )
+    check.add_argument(
+        "target",
+        help="a .py file or dotted module (optionally :attribute), refcnn, torch, torch:cuda "
+        "(TF32 off; torch:cuda:tf32 leaves it on), or zoo:<bug-zoo mutant name>",
+    )
+    check.add_argument("--style", default="auto", choices=["auto", "book", "refcnn", "custom"])
+    check.add_argument("--ops", help="comma-separated op names or families (default: all)")
+    check.add_argument(
+        "--profile", help="dev (15 samples per search), ci (100, derandomized), thorough (1000)"
+    )
+    check.add_argument("--dtype", action="append", choices=["float64", "float32"])
+    check.add_argument("--report", default="refcnn-check", help="directory for check.md/.json")
+    check.add_argument("--known", metavar="FILE", help="known-differences file (docs/oracle.md)")
+    check.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds per op before it is stopped"
+    )
+    check.add_argument("--no-invariants", action="store_true", help="compare values only (faster)")
+    check.set_defaults(run=_check)
+    vec = commands.add_parser(
+        "vectors",
+        help="export golden test vectors (.npy + JSON manifests) for any language",
+        description="Layout and manifest schema: docs/vectors.md.",
+    )
+    vec.add_argument("out_dir", metavar="OUT_DIR", help="new directory (or an earlier vector set)")
+    vec.add_argument("--ops", help="comma-separated op names or families (default: all)")
+    vec.set_defaults(run=_vectors)
+    chv = commands.add_parser(
+        "check-vectors",
+        help="run a Python candidate against a vector set",
+        description="Exit 0: every op provided passes; 1: a failure; 2: corrupted set or bad "
+        "candidate.",
+    )
+    chv.add_argument("directory", metavar="DIR", help="a vector set written by `vectors`")
+    chv.add_argument(
+        "--impl", required=True, metavar="TARGET", help="refcnn, torch, or as `check` takes it"
+    )
+    chv.add_argument("--style", default="auto", choices=["auto", "book", "refcnn", "custom"])
+    chv.add_argument("--ops", help="comma-separated op names or families (default: all)")
+    chv.add_argument("--dtype", action="append", choices=["float64", "float32"])
+    chv.set_defaults(run=_check_vectors)
     arguments = parser.parse_args(argv)
     return int(arguments.run(arguments))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time as clock
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,14 @@ def records_dir() -> Path | None:
     return Path(value) if value else None
 
 
+LISTENERS: list[Callable[[Record], None]] = []  # in-process observers (the oracle's tally)
+
+
 def append(record: Record) -> None:
-    """Append ``record`` to this process's JSON-lines file, if records are being kept."""
+    """Append ``record`` to this process's JSON-lines file, if records are being kept, and hand
+    it to every listener."""
+    for listener in LISTENERS:
+        listener(record)
     directory = records_dir()
     if directory is None:
         return

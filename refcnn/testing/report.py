@@ -361,7 +361,7 @@ def environment(profile: str | None, seed: str | None = None) -> dict[str, str]:
     """Versions and settings that decide a run's numbers. The pytest controller stores this with
     the records (see conftest.py); the report falls back to the current process."""
     profile = profile or "unknown"
-    return {
+    env = {
         "python": platform.python_version(),
         "numpy": _version("numpy"),
         "torch": _version("torch"),
@@ -374,6 +374,23 @@ def environment(profile: str | None, seed: str | None = None) -> dict[str, str]:
         "hypothesis_profile": profile,
         "hypothesis_seed": seed or seed_policy(profile),
     }
+    # every REFCNN_* setting (REFCNN_PROFILE, REFCNN_IMPL, ...) decides what ran
+    env.update({k: v for k, v in sorted(os.environ.items()) if k.startswith("REFCNN_")})
+    target = os.environ.get("REFCNN_IMPL")
+    if target:
+        env.update(_candidate_description(target, os.environ.get("REFCNN_STYLE", "auto")))
+    return env
+
+
+def _candidate_description(target: str, style: str) -> dict[str, str]:
+    """``candidate_<key>`` entries (name, path, version) of the REFCNN_IMPL candidate."""
+    from refcnn.testing import oracle
+
+    try:
+        described = oracle.describe(oracle.load_candidate(target, style))
+    except oracle.UsageError as error:
+        return {"candidate_error": str(error)}
+    return {f"candidate_{key}": value for key, value in described.items()}
 
 
 # --- the report dict ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from refcnn.geometry import normalize_padding
+from refcnn.geometry import int_pair, normalize_padding
 
 # Size limits per budget: "small" for properties and conformance, "tiny" for full Jacobians.
 LIMITS: dict[str, dict[str, int]] = {
@@ -66,29 +66,56 @@ def _draw_axis(draw: Any, letter: str, largest: int, axis: str) -> int:
 
 
 @st.composite
-def window_params(draw: Any, budget: str = "small") -> dict[str, Any]:
-    """kernel_size, stride, padding, dilation and a valid (H, W) for them, drawn constructively."""
+def window_params(
+    draw: Any,
+    budget: str = "small",
+    *,
+    square_stride: bool = False,
+    int_padding: bool = False,
+    dilation: bool = True,
+) -> dict[str, Any]:
+    """kernel_size, stride, padding, dilation and a valid (H, W) for them, drawn constructively.
+
+    The keyword-only restrictions narrow the geometry to what an API with fewer knobs can
+    express (the book's ``Convolution(W, b, stride, pad)``), still without filtering:
+    ``square_stride`` draws one int stride for both axes, ``int_padding`` one int pad for all
+    four sides, ``dilation=False`` fixes dilation at 1. The defaults draw exactly as before.
+    """
     limit = LIMITS[budget]
     kernel = (
         _draw_axis(draw, "k", limit["kernel"], "h"),
         _draw_axis(draw, "k", limit["kernel"], "w"),
     )
-    dilation = (
-        _draw_axis(draw, "d", limit["dilation"], "h"),
-        _draw_axis(draw, "d", limit["dilation"], "w"),
+    dilations: Any = (
+        (
+            _draw_axis(draw, "d", limit["dilation"], "h"),
+            _draw_axis(draw, "d", limit["dilation"], "w"),
+        )
+        if dilation
+        else 1
     )
-    padding = draw(padding_argument(limit["pad"]), label="padding")
+    if int_padding:
+        padding = draw(st.integers(0, limit["pad"]), label="padding")
+    else:
+        padding = draw(padding_argument(limit["pad"]), label="padding")
+    stride: Any
     if padding == "same":
         stride = (1, 1)  # torch allows 'same' with stride 1 only
+    elif square_stride:
+        stride = draw(st.integers(1, limit["stride"]), label="stride")
     else:
         stride = (
             _draw_axis(draw, "s", limit["stride"], "h"),
             _draw_axis(draw, "s", limit["stride"], "w"),
         )
-    top, bottom, left, right = normalize_padding(padding, kernel, dilation, stride)
+    dilation_pair = int_pair(dilations, "dilation", minimum=1)
+    stride_pair = int_pair(stride, "stride", minimum=1)
+    top, bottom, left, right = normalize_padding(padding, kernel, dilation_pair, stride_pair)
     size = []
     pad_totals = (top + bottom, left + right)
-    for axis, k, s, d, pad_total in zip("hw", kernel, stride, dilation, pad_totals, strict=True):
+    for axis, k, s, d, pad_total in zip(
+        "hw", kernel, stride_pair, dilation_pair, pad_totals, strict=True
+    ):
         extent = d * (k - 1) + 1
         remainder = draw(st.integers(0, s - 1), label=f"remainder_{axis}")
         # smallest output length with H >= 1, i.e. (OH - 1)·s >= pad_total - extent - r + 1
@@ -101,30 +128,58 @@ def window_params(draw: Any, budget: str = "small") -> dict[str, Any]:
         "kernel_size": kernel,
         "stride": stride,
         "padding": padding,
-        "dilation": dilation,
+        "dilation": dilations,
     }
 
 
 @st.composite
-def conv2d_params(draw: Any, budget: str = "small") -> dict[str, Any]:
-    """Batch, channels, groups and bias on top of :func:`window_params`."""
+def conv2d_params(
+    draw: Any,
+    budget: str = "small",
+    *,
+    square_stride: bool = False,
+    int_padding: bool = False,
+    dilation: bool = True,
+    groups: bool = True,
+    bias: bool | None = None,
+) -> dict[str, Any]:
+    """Batch, channels, groups and bias on top of :func:`window_params`.
+
+    Restrictions (keyword-only; the defaults draw exactly as before): those of
+    :func:`window_params`; ``groups=False`` fixes groups at 1; ``bias`` True or False fixes
+    whether there is a bias (None draws it).
+    """
     limit = LIMITS[budget]
-    params: dict[str, Any] = draw(window_params(budget), label="window")
-    groups = draw(st.integers(1, limit["groups"]), label="groups")
+    window = window_params(
+        budget, square_stride=square_stride, int_padding=int_padding, dilation=dilation
+    )
+    params: dict[str, Any] = draw(window, label="window")
+    group_count = draw(st.integers(1, limit["groups"]), label="groups") if groups else 1
     params.update(
         batch=draw(st.integers(1, limit["batch"]), label="batch"),
-        groups=groups,
-        in_channels=groups * draw(st.integers(1, limit["channels"]), label="C_in per group"),
-        out_channels=groups * draw(st.integers(1, limit["channels"]), label="C_out per group"),
-        bias=draw(st.booleans(), label="bias"),
+        groups=group_count,
+        in_channels=group_count * draw(st.integers(1, limit["channels"]), label="C_in per group"),
+        out_channels=group_count * draw(st.integers(1, limit["channels"]), label="C_out per group"),
+        bias=draw(st.booleans(), label="bias") if bias is None else bias,
     )
     return params
 
 
 @st.composite
-def im2col_params(draw: Any, budget: str = "small") -> dict[str, Any]:
+def im2col_params(
+    draw: Any,
+    budget: str = "small",
+    *,
+    square_stride: bool = False,
+    int_padding: bool = False,
+    dilation: bool = True,
+) -> dict[str, Any]:
+    """Batch and channels on top of :func:`window_params` (with its restrictions)."""
     limit = LIMITS[budget]
-    params: dict[str, Any] = draw(window_params(budget), label="window")
+    window = window_params(
+        budget, square_stride=square_stride, int_padding=int_padding, dilation=dilation
+    )
+    params: dict[str, Any] = draw(window, label="window")
     params.update(
         batch=draw(st.integers(1, limit["batch"]), label="batch"),
         channels=draw(st.integers(1, limit["channels"]), label="channels"),

@@ -14,11 +14,33 @@ from refcnn.testing.opspec import OpSpec
 
 
 class Torch:
-    """Runs an op's torch binding on ``device``; backward is ``torch.autograd.grad``."""
+    """Runs an op's torch binding on ``device``; backward is ``torch.autograd.grad``.
 
-    def __init__(self, device: str = "cpu") -> None:
+    On CUDA, cuDNN's float32 convolutions use TF32 (10-bit mantissa products) by default, about
+    1e-3 relative: far outside float32's rounding bound. ``tf32=False`` (the default here) turns
+    it off for cuDNN and matmul, so the candidate is judged as float32; ``tf32=True`` leaves
+    torch's default on and the name says so.
+    """
+
+    def __init__(self, device: str = "cpu", tf32: bool = False) -> None:
         self.device = device
-        self.name = f"torch {torch.__version__} ({device})"
+        self.tf32 = tf32
+        label = device
+        if device.startswith("cuda"):
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            label = f"{device}, TF32 {'on' if tf32 else 'off'}"
+        self.name = f"torch {torch.__version__} ({label})"
+
+    def describe(self) -> dict[str, str]:
+        described = {"name": self.name, "version": torch.__version__, "device": self.device}
+        if self.device.startswith("cuda"):
+            described["gpu"] = torch.cuda.get_device_name(self.device)
+            described["tf32"] = "on" if self.tf32 else "off"
+        return described
+
+    def provides(self, spec: OpSpec) -> bool:
+        return spec.torch_forward is not None
 
     def _tensors(self, spec: OpSpec, inputs: dict[str, Any]) -> dict[str, Any]:
         return {
