@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -346,7 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     chv.add_argument("--dtype", action="append", choices=["float64", "float32"])
     chv.set_defaults(run=_check_vectors)
     arguments = parser.parse_args(argv)
-    return int(arguments.run(arguments))
+    try:
+        return int(arguments.run(arguments))
+    except BrokenPipeError:  # `python -m refcnn ops | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -18,19 +18,34 @@ ADDS every copy back into that pixel. This is exactly the backward of im2col: th
 pixel is the sum of the gradients of all its copies. (A col2im that assigns instead of adding is
 the classic bug: it passes when windows do not overlap, stride ≥ kernel, and fails otherwise.)
 
-Both loop over the KH·KW kernel offsets only; each iteration moves a whole strided slab of
-``N·C·OH·OW`` values, so there is no Python loop over output pixels.
+How it is computed: both loop over the KH·KW kernel TAPS only, never over output pixels. Tap
+(i, j) of every window at once is one strided slab of ``x`` (:func:`tap_blocks`), so each
+iteration moves N·C·OH·OW values with one NumPy call. A tap that falls into the padding reads
+0: it is simply not copied (im2col) or not added back (col2im), so no padded copy of ``x`` is
+ever made. :func:`unfold` and :func:`fold_into` do this in torch's per-image layout
+``(N, C, KH, KW, OH, OW)``, where every slab is contiguous; conv2d uses them directly (pooling
+loops over the same :func:`taps`), and im2col/col2im are those two plus the transpose to the
+book's rows, so the im2col op's own checks (against torch's unfold, and the adjoint identity)
+check them too.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 
 from refcnn.geometry import FloatArray, WindowGeometry, check_float_array, window_geometry
 
+Block = tuple[slice, slice]  # (rows, columns) of a 2-D grid
+
 
 def _window_slices(geometry: WindowGeometry, i: int, j: int) -> tuple[slice, slice]:
-    """Rows and columns of the padded image that kernel tap (i, j) reads, for all windows."""
+    """Rows and columns of the PADDED image that kernel tap (i, j) reads, for all windows.
+
+    The padded-array form of :func:`tap_blocks` (the book's col2im pads, then crops); kept for
+    :mod:`refcnn.testing.bugzoo`, whose broken col2im is written that way.
+    """
     (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
     oh, ow = geometry.output_size
     top, left = i * dh, j * dw
@@ -38,6 +53,89 @@ def _window_slices(geometry: WindowGeometry, i: int, j: int) -> tuple[slice, sli
         slice(top, top + sh * (oh - 1) + 1, sh),
         slice(left, left + sw * (ow - 1) + 1, sw),
     )
+
+
+def _axis_block(
+    length: int, out: int, offset: int, stride: int, before: int
+) -> tuple[slice, slice]:
+    """Along one axis, the outputs o whose tap at ``offset`` lands inside the input, and where.
+
+    Output o reads input position ``o·stride + offset − before``; it is inside when
+    ``0 ≤ o·stride + offset − before < length``, i.e. for o in [first, last).
+    """
+    first = max(0, -(-(before - offset) // stride))  # ceil((before − offset) / stride)
+    last = min(out, (length - 1 + before - offset) // stride + 1)
+    if last <= first:
+        return slice(0, 0), slice(0, 0)  # this tap reads padding only
+    start = first * stride + offset - before
+    return slice(first, last), slice(start, start + (last - first - 1) * stride + 1, stride)
+
+
+def axis_taps(geometry: WindowGeometry, axis: int) -> list[tuple[int, slice, slice]]:
+    """The kernel's taps along one axis (0: rows, 1: columns), clipped to the input.
+
+    ``(i, outputs, inputs)``: tap i of the windows at ``outputs`` (along this axis) reads the
+    input positions ``inputs``. Tap (i, j) of :func:`tap_blocks` is the product of row tap i
+    and column tap j, so a window (a rectangle) can also be handled one axis at a time.
+    """
+    stride, dilation = geometry.stride[axis], geometry.dilation[axis]
+    before = geometry.padding[2 * axis]  # top or left
+    length, out = geometry.input_size[axis], geometry.output_size[axis]
+    return [
+        (i, *_axis_block(length, out, i * dilation, stride, before))
+        for i in range(geometry.kernel_size[axis])
+    ]
+
+
+def tap_blocks(geometry: WindowGeometry, i: int, j: int) -> tuple[Block, Block]:
+    """Kernel tap (i, j), clipped to the input: ``(output block, input block)``.
+
+    Window (p, q) reads ``x_pad[p·sh + i·dh, q·sw + j·dw]`` at this tap. The output block holds
+    the windows (rows, columns) for which that pixel is inside ``x`` rather than in its
+    padding; the input block holds those pixels of ``x`` (unpadded coordinates), same shape::
+
+        x[..., input_rows, input_columns][..., a, b] is tap (i, j) of window
+        (output_rows[a], output_columns[b])
+    """
+    _, out_rows, in_rows = axis_taps(geometry, 0)[i]
+    _, out_columns, in_columns = axis_taps(geometry, 1)[j]
+    return (out_rows, out_columns), (in_rows, in_columns)
+
+
+def taps(geometry: WindowGeometry) -> Iterator[tuple[int, int, Block, Block]]:
+    """Every kernel tap in row-major order: ``(i, j, output block, input block)``."""
+    columns = axis_taps(geometry, 1)
+    for i, out_rows, in_rows in axis_taps(geometry, 0):
+        for j, out_columns, in_columns in columns:
+            yield i, j, (out_rows, out_columns), (in_rows, in_columns)
+
+
+def unfold(x: FloatArray, geometry: WindowGeometry, out: FloatArray | None = None) -> FloatArray:
+    """Every window's pixels, per image (torch's layout): (N, C, KH, KW, OH, OW).
+
+    ``windows[n, c, i, j, p, q] = x_pad[n, c, p·sh + i·dh, q·sw + j·dw]`` (0 in the padding).
+    Reshaped to (N, C·KH·KW, OH·OW) it is ``torch.nn.functional.unfold(x)``. ``out``, when
+    given, is filled in place; its padding entries must already be 0 (a buffer that this
+    function filled before, for the same geometry, qualifies: the padding is the same).
+    """
+    n, c = x.shape[:2]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.output_size
+    windows = np.zeros((n, c, kh, kw, oh, ow), dtype=x.dtype) if out is None else out
+    for i, j, (out_rows, out_columns), (in_rows, in_columns) in taps(geometry):
+        windows[:, :, i, j, out_rows, out_columns] = x[:, :, in_rows, in_columns]
+    return windows
+
+
+def fold_into(grad_x: FloatArray, windows: FloatArray, geometry: WindowGeometry) -> FloatArray:
+    """Adjoint of :func:`unfold`: ADD every window's values back into ``grad_x`` (N, C, H, W).
+
+    Values that fall into the padding are dropped. Returns ``grad_x``, updated in place.
+    """
+    for i, j, (out_rows, out_columns), (in_rows, in_columns) in taps(geometry):
+        # "+=", not "=": a pixel read by several windows collects all their values.
+        grad_x[:, :, in_rows, in_columns] += windows[:, :, i, j, out_rows, out_columns]
+    return grad_x
 
 
 def im2col(
@@ -58,13 +156,7 @@ def im2col_with_geometry(x: FloatArray, geometry: WindowGeometry) -> FloatArray:
     n, c = x.shape[:2]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.output_size
-    top, bottom, left, right = geometry.padding
-    x_pad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    windows = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _window_slices(geometry, i, j)
-            windows[:, :, i, j] = x_pad[:, :, rows, cols]
+    windows = unfold(x, geometry)  # (n, c, i, j, oh, ow)
     # (n, c, i, j, oh, ow) -> (n, oh, ow, c, i, j) -> rows (n, oh, ow), columns (c, i, j)
     return windows.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, c * kh * kw)
 
@@ -100,12 +192,5 @@ def col2im_with_geometry(
             f"{geometry.output_size} and kernel {geometry.kernel_size} needs "
             f"(N·OH·OW, C·KH·KW)={expected}"
         )
-    windows = col.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
-    top, _, left, _ = geometry.padding
-    x_pad = np.zeros((n, c, *geometry.padded_size), dtype=col.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _window_slices(geometry, i, j)
-            # "+=", not "=": a pixel read by several windows collects all their gradients.
-            x_pad[:, :, rows, cols] += windows[:, :, i, j]
-    return np.ascontiguousarray(x_pad[:, :, top : top + h, left : left + w])
+    windows = col.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (n, c, i, j, oh, ow)
+    return fold_into(np.zeros((n, c, h, w), dtype=col.dtype), windows, geometry)

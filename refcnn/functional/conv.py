@@ -9,23 +9,33 @@ to group ``g = o // Og`` and reads input channels ``g·Cg .. g·Cg + Cg − 1``:
 
 No kernel flip: this is what torch (and every deep-learning framework) calls convolution.
 
-Matrix form, per group g, with ``Col_g = im2col(x)[:, columns of group g]`` (N·OH·OW, Cg·KH·KW)
-and ``W_g`` the group's weights flattened to (Og, Cg·KH·KW)::
+Matrix form, one image at a time. ``X_n``, :func:`refcnn.im2col.unfold` of image n reshaped to
+(C·KH·KW, OH·OW), holds the image's windows as columns (one per output pixel: the transpose of
+im2col's rows for that image); ``X_{n,g}`` is its Cg·KH·KW rows of group g, and ``W_g`` the
+group's weights flattened to (Og, Cg·KH·KW)::
 
-    Out_g = Col_g · W_gᵀ + bias_g                        (N·OH·OW, Og)
+    Out[n]_g = W_g · X_{n,g} + bias_g                     (Og, OH·OW)
 
-Backward: given the upstream gradient ``G = ∂L/∂out`` laid out like ``Out`` (G_g: (N·OH·OW, Og)),
+Backward: given the upstream gradient ``G = ∂L/∂out``, laid out like ``Out`` (G[n]_g: (Og, OH·OW)),
 the chain rule applied to that matrix product gives::
 
-    ∂L/∂W_g    = G_gᵀ · Col_g                            sum over the N·OH·OW windows
-    ∂L/∂bias   = Σ_{n, p, q} G[n, :, p, q]               every window adds the bias once
-    ∂L/∂Col_g  = G_g · W_g
-    ∂L/∂x      = col2im(∂L/∂Col)                         a pixel read by k windows gets k terms
+    ∂L/∂W_g     = Σ_n G[n]_g · X_{n,g}ᵀ                  sum over images and their OH·OW windows
+    ∂L/∂bias    = Σ_{n, p, q} G[n, :, p, q]              every window adds the bias once
+    ∂L/∂X_{n,g} = W_gᵀ · G[n]_g
+    ∂L/∂x       = fold(∂L/∂X)                            a pixel read by k windows gets k terms
 
-The last line is why col2im must accumulate. See docs/conv2d.md for the derivation step by step.
+The last line is why fold (col2im) must accumulate. docs/conv2d.md derives the same products in
+the book's layout, ``Out = col · Wᵀ``, which is this one transposed with all images stacked.
+
+Images go through a few at a time (:func:`_image_chunks`): an image's windows take about KH·KW
+times the image's memory (at stride 1), and a chunk's windows are multiplied while they are still
+in the CPU's cache, instead of making one im2col matrix for the whole batch. Chunking changes
+only the order in which ∂L/∂W's sum is added up. docs/performance.md has the measurements.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -36,7 +46,11 @@ from refcnn.geometry import (
     check_same_dtype,
     window_geometry,
 )
-from refcnn.im2col import col2im_with_geometry, im2col_with_geometry
+from refcnn.im2col import fold_into, unfold
+
+# About this many bytes of unfolded windows per chunk of images: small enough to stay in a
+# core's L2 cache and its share of L3, large enough that the matrix products are not tiny.
+CHUNK_BYTES = 1 << 22
 
 
 def _conv2d_geometry(
@@ -71,6 +85,24 @@ def _conv2d_geometry(
     return geometry, groups
 
 
+def _image_chunks(geometry: WindowGeometry, x: FloatArray) -> Iterator[slice]:
+    """Consecutive slices of the batch whose unfolded windows take about CHUNK_BYTES each."""
+    n, c = x.shape[:2]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.output_size
+    bytes_per_image = max(1, c * kh * kw * oh * ow * x.dtype.itemsize)
+    per_chunk = max(1, CHUNK_BYTES // bytes_per_image)
+    for start in range(0, n, per_chunk):
+        yield slice(start, min(n, start + per_chunk))
+
+
+def _window_buffer(geometry: WindowGeometry, x: FloatArray) -> FloatArray:
+    """Zeros shaped like the unfolded windows of the largest chunk, reused by every chunk."""
+    chunk = next(_image_chunks(geometry, x), slice(0, 0))
+    kh, kw = geometry.kernel_size
+    return np.zeros((chunk.stop, x.shape[1], kh, kw, *geometry.output_size), dtype=x.dtype)
+
+
 def conv2d(
     x: FloatArray,
     weight: FloatArray,
@@ -85,17 +117,20 @@ def conv2d(
     ``padding`` also accepts per-side ``(top, bottom, left, right)``; see :mod:`refcnn.geometry`.
     """
     geometry, groups = _conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
-    n = x.shape[0]
-    c_out = weight.shape[0]
+    n, c_out = x.shape[0], weight.shape[0]
     oh, ow = geometry.output_size
-    col = im2col_with_geometry(x, geometry)  # (P, C_in·KH·KW), P = N·OH·OW
-    col_g = _split_groups(col, groups)  # (G, P, Cg·KH·KW)
-    weight_g = weight.reshape(groups, c_out // groups, -1)  # (G, Og, Cg·KH·KW)
-    out_g = col_g @ weight_g.transpose(0, 2, 1)  # Out_g = Col_g · W_gᵀ: (G, P, Og)
-    out = _merge_groups(out_g)  # (P, C_out)
+    weight_g = weight.reshape(groups, c_out // groups, -1)  # W_g: (G, Og, Cg·KH·KW)
+    out = np.empty((n, c_out, oh, ow), dtype=x.dtype)
+    out_g = out.reshape(n, groups, c_out // groups, oh * ow)  # Out[n]_g, a view of out
+    buffer = _window_buffer(geometry, x)
+    for images in _image_chunks(geometry, x):
+        count = images.stop - images.start
+        windows = unfold(x[images], geometry, out=buffer[:count])  # (n, C_in, KH, KW, OH, OW)
+        columns = windows.reshape(count, groups, -1, oh * ow)  # X_{n,g}: (Cg·KH·KW, OH·OW)
+        np.matmul(weight_g, columns, out=out_g[images])  # Out[n]_g = W_g · X_{n,g}
     if bias is not None:
-        out = out + bias
-    return out.reshape(n, oh, ow, c_out).transpose(0, 3, 1, 2)
+        out += bias.reshape(c_out, 1, 1)
+    return out
 
 
 def conv2d_backward(
@@ -121,29 +156,25 @@ def conv2d_backward(
         raise ValueError(
             f"grad_out.shape={grad_out.shape}, but conv2d's output has shape {(n, c_out, oh, ow)}"
         )
-    # G laid out like Out: rows (n, oh, ow), columns o; split into groups: (G, P, Og)
-    upstream = grad_out.transpose(0, 2, 3, 1).reshape(n * oh * ow, c_out)
-    upstream_g = _split_groups(upstream, groups)
-    col_g = _split_groups(im2col_with_geometry(x, geometry), groups)  # (G, P, Cg·KH·KW)
-    weight_g = weight.reshape(groups, c_out // groups, -1)  # (G, Og, Cg·KH·KW)
-
-    grad_weight = (upstream_g.transpose(0, 2, 1) @ col_g).reshape(weight.shape)  # G_gᵀ · Col_g
+    upstream = grad_out.reshape(n, groups, c_out // groups, oh * ow)  # G[n]_g: (Og, OH·OW)
+    weight_g = weight.reshape(groups, c_out // groups, -1)  # W_g: (G, Og, Cg·KH·KW)
+    grad_weight_g = np.zeros_like(weight_g)
+    grad_x = np.zeros_like(x)
+    buffer = _window_buffer(geometry, x)
+    grad_buffer = np.empty_like(buffer)
+    for images in _image_chunks(geometry, x):
+        count = images.stop - images.start
+        windows = unfold(x[images], geometry, out=buffer[:count])
+        columns = windows.reshape(count, groups, -1, oh * ow)  # X_{n,g}
+        upstream_n = upstream[images]  # G[n]_g
+        # ∂L/∂W_g = Σ_n G[n]_g · X_{n,g}ᵀ
+        grad_weight_g += np.matmul(upstream_n, columns.transpose(0, 1, 3, 2)).sum(axis=0)
+        # ∂L/∂X_{n,g} = W_gᵀ · G[n]_g, then fold adds every window's column back into its pixels
+        grad_columns = grad_buffer[:count].reshape(count, groups, -1, oh * ow)
+        np.matmul(weight_g.transpose(0, 2, 1), upstream_n, out=grad_columns)
+        fold_into(grad_x[images], grad_buffer[:count], geometry)
     grad_bias = grad_out.sum(axis=(0, 2, 3)) if bias is not None else None  # Σ over n, p, q
-    grad_col = _merge_groups(upstream_g @ weight_g)  # G_g · W_g, back to (P, C_in·KH·KW)
-    grad_x = col2im_with_geometry(grad_col, x.shape, geometry)
-    return grad_x, grad_weight, grad_bias
-
-
-def _split_groups(matrix: FloatArray, groups: int) -> FloatArray:
-    """(P, G·K) -> (G, P, K): the columns of each group are contiguous in im2col's layout."""
-    rows = matrix.shape[0]
-    return matrix.reshape(rows, groups, -1).transpose(1, 0, 2)
-
-
-def _merge_groups(stacked: FloatArray) -> FloatArray:
-    """(G, P, K) -> (P, G·K), the inverse of :func:`_split_groups`."""
-    _, rows, _ = stacked.shape
-    return stacked.transpose(1, 0, 2).reshape(rows, -1)
+    return grad_x, grad_weight_g.reshape(weight.shape), grad_bias
 
 
 def conv2d_direct(

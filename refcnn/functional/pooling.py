@@ -16,8 +16,12 @@ Average pooling, with ``D(p, q)`` the divisor (see :func:`avg_pool2d`)::
     out[n, c, p, q] = (1 / D(p, q)) · Σ_{a ∈ window(p, q)} x[n, c, a]
     ∂L/∂x[n, c, a]  = Σ_{(p, q): a ∈ window(p, q)} G[n, c, p, q] / D(p, q)
 
-Both run through im2col (every window a row) and col2im (scatter-ADD rows back), so a pixel
-shared by overlapping windows collects every window's gradient.
+Both loop over the kernel's taps, never over windows: tap (i, j) of every window at once is one
+strided block of ``x`` (:func:`refcnn.im2col.tap_blocks`, clipped to the input, so padding is
+simply never read). A window is a rectangle, so its sum or maximum is also taken one axis at a
+time (:func:`_reduce_windows`): along the kernel's rows, then its columns, KH + KW passes instead
+of KH·KW. The backward passes ADD into ∂L/∂x, so a pixel shared by overlapping windows collects
+every window's gradient.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from refcnn.geometry import (
     check_same_dtype,
     pooling_geometry,
 )
-from refcnn.im2col import col2im_with_geometry, im2col_with_geometry
+from refcnn.im2col import axis_taps, col2im_with_geometry, im2col_with_geometry, taps
 
-IntArray = NDArray[np.intp]
+IntArray = NDArray[np.integer[Any]]
 
 
 # --- shared: batched views and upstream checks --------------------------------------------------
@@ -70,7 +74,11 @@ def _upstream_batch(grad_out: object, x: FloatArray, expected: tuple[int, ...]) 
 
 
 def _windows(x: FloatArray, geometry: PoolingGeometry) -> FloatArray:
-    """Every window as a row: (N, OH, OW, C, KH·KW), padding (and ceil overhang) read as 0."""
+    """Every window as a row: (N, OH, OW, C, KH·KW), padding (and ceil overhang) read as 0.
+
+    The book's im2col view of pooling; the ops below do not need it (they loop over taps), but
+    :mod:`refcnn.testing.conventions` builds the book's zero-padded max pooling on it.
+    """
     n, c = x.shape[:2]
     oh, ow = geometry.output_size
     return im2col_with_geometry(x, geometry.windows).reshape(n, oh, ow, c, -1)
@@ -89,22 +97,90 @@ def _scatter_windows(
 # --- max_pool2d ---------------------------------------------------------------------------------
 
 
-def _max_pool_choice(x: FloatArray, geometry: PoolingGeometry) -> tuple[FloatArray, IntArray]:
-    """Each window's values (N, OH, OW, C, K) and the position a* it picks (N, OH, OW, C).
+def _reduce_windows(
+    x: FloatArray, geometry: PoolingGeometry, combine: np.ufunc, identity: float
+) -> FloatArray:
+    """Every window's input pixels combined by ``combine``, np.add (``identity`` 0) or np.maximum
+    (−inf): (N, C, OH, OW).
 
-    Among the window's INPUT pixels (padding excluded, as torch clips windows to the input):
-    the first largest in row-major order, or the last NaN when there is one (torch keeps
-    replacing its running maximum with a NaN).
+    A window is a rectangle, rows × columns clipped to the input, so combining all its pixels
+    is combining, along its columns, what its rows combined: first each window row's KH taps
+    (an (N, C, OH, W) array), then their KW column taps. Padding is never read.
     """
-    values = _windows(x, geometry)
-    inside = _windows(np.ones((1, 1, *x.shape[2:]), dtype=x.dtype), geometry) == 1  # not padding
-    candidates = np.where(inside, values, x.dtype.type(-np.inf))
-    largest = candidates.max(axis=-1, keepdims=True)  # NaN when the window holds a NaN
-    first_largest = np.argmax(inside & (candidates == largest), axis=-1)  # first True
-    is_nan = inside & np.isnan(values)
-    last_nan = values.shape[-1] - 1 - np.argmax(is_nan[..., ::-1], axis=-1)
-    chosen = np.where(is_nan.any(axis=-1), last_nan, first_largest)
-    return values, chosen
+    n, c, _, width = x.shape
+    oh, ow = geometry.output_size
+    rows = np.full((n, c, oh, width), identity, dtype=x.dtype)  # rows[n, c, p, w]: KH taps of p
+    for _, out_rows, in_rows in axis_taps(geometry.windows, 0):
+        block = rows[:, :, out_rows]  # a view: updated in place
+        combine(block, x[:, :, in_rows], out=block)
+    out = np.full((n, c, oh, ow), identity, dtype=x.dtype)
+    for _, out_columns, in_columns in axis_taps(geometry.windows, 1):
+        block = out[:, :, :, out_columns]
+        combine(block, rows[:, :, :, in_columns], out=block)
+    return out
+
+
+def _spread_windows(
+    values: FloatArray, shape: tuple[int, ...], geometry: PoolingGeometry
+) -> FloatArray:
+    """Adjoint of :func:`_reduce_windows` with np.add: ADD each window's value to all its pixels.
+
+    The same two passes in reverse: each window's value to its KW column taps (an (N, C, OH, W)
+    array), then each of those to the window's KH row taps. Overlapping windows add up; what
+    falls into the padding is dropped.
+    """
+    n, c, height, width = shape
+    oh, _ = geometry.output_size
+    rows = np.zeros((n, c, oh, width), dtype=values.dtype)
+    for _, out_columns, in_columns in axis_taps(geometry.windows, 1):
+        rows[:, :, :, in_columns] += values[:, :, :, out_columns]
+    spread = np.zeros((n, c, height, width), dtype=values.dtype)
+    for _, out_rows, in_rows in axis_taps(geometry.windows, 0):
+        spread[:, :, in_rows] += rows[:, :, out_rows]
+    return spread
+
+
+def _tap_values(x: FloatArray, geometry: PoolingGeometry) -> FloatArray:
+    """Tap ``t = i·KW + j`` of every window, (KH·KW, N, C, OH, OW); −inf where it is padding.
+
+    Each tap is one contiguous slab, so the comparisons of :func:`_max_pool_choice` run on
+    contiguous arrays, which NumPy compares much faster than strided views of ``x``.
+    """
+    kh, kw = geometry.windows.kernel_size
+    values = np.full((kh * kw, *x.shape[:2], *geometry.output_size), -np.inf, dtype=x.dtype)
+    for i, j, (out_rows, out_columns), (in_rows, in_columns) in taps(geometry.windows):
+        values[i * kw + j, :, :, out_rows, out_columns] = x[:, :, in_rows, in_columns]
+    return values
+
+
+def _max_pool_choice(x: FloatArray, geometry: PoolingGeometry) -> IntArray:
+    """The tap ``a* = i·KW + j`` each window takes its maximum from: (N, C, OH, OW).
+
+    a* is the first tap, in row-major order, whose input pixel equals the window's maximum;
+    when the maximum is NaN, the window's last NaN. That is where torch's running loop (start
+    at the first input pixel, replace on a strictly larger value or a NaN) ends. Padding is
+    never chosen, even when it ties (a window of −inf pixels).
+    """
+    values = _tap_values(x, geometry)  # (K, N, C, OH, OW), K = KH·KW
+    largest = values.max(axis=0)  # NaN if the window holds one
+    kh, kw = geometry.windows.kernel_size
+    inside = np.zeros((kh * kw, *geometry.output_size), dtype=bool)  # tap t of (p, q) in x?
+    for i, j, (out_rows, out_columns), _ in taps(geometry.windows):
+        inside[i * kw + j, out_rows, out_columns] = True
+    tap_type = np.min_scalar_type(kh * kw - 1)  # the smallest integer type: short passes
+    chosen = np.zeros(largest.shape, dtype=tap_type)  # stays 0 until a window's tap is found
+    found = np.zeros(largest.shape, dtype=bool)
+    for tap in range(kh * kw):
+        first = (values[tap] == largest) & inside[tap] & ~found  # first largest input pixel
+        chosen += first * tap_type.type(tap)
+        found |= first
+    nan_windows = np.isnan(largest)
+    if nan_windows.any():  # the maximum is NaN (NaN == NaN is false): take the LAST NaN
+        last_nan = np.zeros(largest.shape, dtype=tap_type)
+        for tap in range(kh * kw):  # taps only increase: the last NaN is the largest tap
+            np.maximum(last_nan, np.isnan(values[tap]) * tap_type.type(tap), out=last_nan)
+        chosen = np.where(nan_windows, last_nan, chosen)
+    return chosen
 
 
 def max_pool2d(
@@ -122,9 +198,8 @@ def max_pool2d(
     """
     batch = _as_batch(x)
     geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
-    values, chosen = _max_pool_choice(batch, geometry)
-    out = np.take_along_axis(values, chosen[..., np.newaxis], axis=-1)[..., 0]  # x[a*]
-    return _like_input(out.transpose(0, 3, 1, 2), x)  # (N, OH, OW, C) -> (N, C, OH, OW)
+    # np.maximum propagates NaN, as torch lets a NaN win; the padding is never read
+    return _like_input(_reduce_windows(batch, geometry, np.maximum, -np.inf), x)
 
 
 def max_pool2d_backward(
@@ -144,12 +219,24 @@ def max_pool2d_backward(
     batch = _as_batch(x)
     geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
     upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], *geometry.output_size))
-    values, chosen = _max_pool_choice(batch, geometry)
-    grad_rows = np.zeros_like(values)  # ∂L/∂(window values): G at a*, 0 elsewhere
-    np.put_along_axis(
-        grad_rows, chosen[..., np.newaxis], upstream.transpose(0, 2, 3, 1)[..., np.newaxis], -1
-    )
-    return _like_input(_scatter_windows(grad_rows, batch.shape, geometry), x)
+    chosen = _max_pool_choice(batch, geometry)  # tap a* = i·KW + j of every window
+    # a* as a flat index into x, row-major ((n·C + c)·H + row)·W + column: the window's
+    # top-left corner (in the padding, possibly) plus the chosen tap's offset
+    n, c, height, width = batch.shape
+    (sh, sw), (dh, dw) = geometry.windows.stride, geometry.windows.dilation
+    top, _, left, _ = geometry.windows.padding
+    oh, ow = geometry.output_size
+    kh, kw = geometry.windows.kernel_size
+    tap_offset = (np.arange(kh)[:, None] * dh * width + np.arange(kw) * dw).reshape(-1)
+    corner = (np.arange(oh) * sh - top)[:, None] * width + (np.arange(ow) * sw - left)
+    plane = (np.arange(n * c) * (height * width)).reshape(n, c, 1, 1)
+    pixel = tap_offset[chosen]
+    pixel += corner
+    pixel += plane
+    grad_x = np.zeros_like(batch)
+    # ∂L/∂x[a*] += G[p, q]; np.add.at adds every repeated index (windows sharing a pixel)
+    np.add.at(grad_x.reshape(-1), pixel.reshape(-1), upstream.reshape(-1))
+    return _like_input(grad_x, x)
 
 
 # --- avg_pool2d ---------------------------------------------------------------------------------
@@ -176,14 +263,14 @@ def _axis_counts(geometry: PoolingGeometry, axis: int, count_include_pad: bool) 
 def _avg_divisor(
     geometry: PoolingGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
 ) -> FloatArray:
-    """D(p, q) as an (OH, OW, 1) array in ``dtype`` (small integers: exact in any float)."""
+    """D(p, q) as an (OH, OW) array in ``dtype`` (small integers: exact in any float)."""
     if divisor_override is not None:
         counts = np.full(geometry.output_size, divisor_override)
     else:
         rows = _axis_counts(geometry, 0, count_include_pad)
         columns = _axis_counts(geometry, 1, count_include_pad)
         counts = np.outer(rows, columns)  # the window is a rectangle: rows × columns
-    return counts.astype(dtype)[..., np.newaxis]
+    return counts.astype(dtype)
 
 
 def _avg_pool_geometry(
@@ -225,9 +312,8 @@ def avg_pool2d(
         batch, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
     )
     divisor = _avg_divisor(geometry, bool(count_include_pad), divisor_override, batch.dtype)
-    sums = _windows(batch, geometry).sum(axis=-1)  # Σ over the window: (N, OH, OW, C)
-    out = sums / divisor
-    return _like_input(out.transpose(0, 3, 1, 2), x)
+    sums = _reduce_windows(batch, geometry, np.add, 0.0)  # Σ over the window (padding adds 0)
+    return _like_input(sums / divisor, x)
 
 
 def avg_pool2d_backward(
@@ -247,10 +333,9 @@ def avg_pool2d_backward(
     )
     upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], *geometry.output_size))
     divisor = _avg_divisor(geometry, bool(count_include_pad), divisor_override, batch.dtype)
-    share = upstream.transpose(0, 2, 3, 1) / divisor  # G / D: (N, OH, OW, C)
-    kh, kw = geometry.windows.kernel_size
-    grad_rows = np.broadcast_to(share[..., np.newaxis], (*share.shape, kh * kw))  # every tap
-    return _like_input(_scatter_windows(grad_rows, batch.shape, geometry), x)
+    share = upstream / divisor  # G / D: (N, C, OH, OW)
+    # every pixel of a window gets its share; overlapping windows ADD, padding is dropped
+    return _like_input(_spread_windows(share, batch.shape, geometry), x)
 
 
 # --- adaptive_avg_pool2d ------------------------------------------------------------------------
