@@ -58,6 +58,19 @@ def pytest_configure(config: pytest.Config) -> None:
         records.write_environment(directory, env)
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """How many examples each property draws: the count a run's time scales with."""
+    from hypothesis import settings
+
+    profile = config.getoption("hypothesis_profile", None) or PROFILE
+    chosen = settings.get_profile(profile)
+    seeds = "derandomized" if chosen.derandomize else "random seed"
+    return (
+        f"refcnn: hypothesis profile {profile!r}: up to {chosen.max_examples} examples per "
+        f"property test (each op x check x dtype), plus the ops' edge cases; {seeds}"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests family by family (stable: in order of each family's first test), so that
     families complete one after another and the progress lines come throughout the run. Every

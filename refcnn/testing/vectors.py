@@ -26,6 +26,7 @@ differ in the last bits of expected values and bounds, always within the bounds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import io
@@ -34,7 +35,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,8 +180,30 @@ def draw_params(spec: OpSpec, count: int = DRAWS, budget: str = "small") -> list
             seen.add(key)
             drawn.append(params)
 
-    collect()
+    with _without_local_constants():
+        collect()
     return drawn
+
+
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis mixes literal constants from the "local" modules loaded in the process (the
+    project's own files, and refcnn itself when it is installed in editable mode) into what it
+    draws, so the same seed draws different params in a test process, a command-line process
+    and an installed copy. The vectors must not depend on that: the draws use hypothesis's
+    built-in constants only. (Private API of the hypothesis version constraints.txt pins;
+    tests/test_vectors.py's cross-process byte-identity test fails if it changes.)"""
+    from hypothesis.internal.conjecture import providers
+    from hypothesis.internal.constants_ast import Constants
+
+    original = providers._get_local_constants
+    providers._get_local_constants = Constants
+    providers.CONSTANTS_CACHE.cache.clear()  # choices cached from earlier draws' local constants
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
 
 
 def _value_features(key: str, value: Any) -> set[str]:

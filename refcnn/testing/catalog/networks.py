@@ -344,6 +344,8 @@ def _constructed(kind: str, key: tuple[tuple[str, Any], ...]) -> dict[str, Array
                 bias[j] = -_threshold(z[:, j], float(np.max(scales[:, j])), -np.inf, rng)
             h = relu(z + bias)
         values[f"W{layer[1]}"], values[f"b{layer[1]}"] = weight, bias
+    for array in values.values():
+        array.setflags(write=False)  # shared by every later call: nobody may write into it
     return values
 
 
