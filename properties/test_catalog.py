@@ -15,21 +15,7 @@ from hypothesis import strategies as st
 from refcnn.testing import catalog, checks
 from refcnn.testing.strategies import samples
 
-# (check, capability the op needs, size budget of the drawn samples)
-PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
-    (checks.directional_fd, "backward", "small"),
-    (checks.full_jacobian_fd, "backward", "tiny"),
-    (checks.adjoint, "linear", "small"),
-    (checks.matches_definition, "definition", "small"),
-    (checks.float32_tracks_float64, None, "small"),
-    # invariants: no reference values needed
-    (checks.upstream_linearity, "backward", "small"),
-    (checks.no_mutation, None, "small"),
-    (checks.repeatable, None, "small"),
-    (checks.batch_slices, "per_sample", "small"),
-    (checks.translation, "translation", "small"),
-    (checks.channel_permutation, "channel_permutation", "small"),
-]
+PROPERTY_CHECKS = checks.PROPERTY_CHECKS
 
 CASES = [
     pytest.param(check, spec, budget, id=f"{check.__name__}-{spec.name}")

@@ -161,20 +161,9 @@ def test_convention_differs_from_the_default(convention: conventions.Convention)
 
 # --- each convention is a legitimate implementation -----------------------------------------------
 
-# (check, capability the convention's spec needs, budget), as properties/test_catalog.py runs
-# them on the catalog; matches_definition and matches_torch compare with torch's convention.
-CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
-    (checks.directional_fd, "backward", "small"),
-    (checks.full_jacobian_fd, "backward", "tiny"),
-    (checks.adjoint, "linear", "small"),
-    (checks.float32_tracks_float64, None, "small"),
-    (checks.upstream_linearity, "backward", "small"),
-    (checks.no_mutation, None, "small"),
-    (checks.repeatable, None, "small"),
-    (checks.batch_slices, "per_sample", "small"),
-    (checks.translation, "translation", "small"),
-    (checks.channel_permutation, "channel_permutation", "small"),
-]
+# the catalog's property checks (checks.PROPERTY_CHECKS) but matches_definition: a convention's
+# direct definition would be torch's convention, which it departs from on purpose
+CHECKS = [entry for entry in checks.PROPERTY_CHECKS if entry[0] is not checks.matches_definition]
 
 CASES = [
     pytest.param(check, convention, budget, id=f"{check.__name__}-{convention.name}")

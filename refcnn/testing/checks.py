@@ -11,7 +11,7 @@ The upstream gradient is always random (``sample.random``), never all ones.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -626,3 +626,22 @@ def raises_documented_error(spec: OpSpec, case: ErrorCase) -> None:
         f"{spec.name} [{case.id}] raised nothing, expected "
         f"{case.error.__name__} matching {case.match!r}"
     )
+
+
+# Every property check the catalog's ops get (properties/test_catalog.py; the conventions get the
+# same, tests/test_conventions.py): (check, capability an op needs for it, size budget of the
+# drawn samples). matches_torch is not here: it compares with another implementation.
+PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
+    (directional_fd, "backward", "small"),
+    (full_jacobian_fd, "backward", "tiny"),
+    (adjoint, "linear", "small"),
+    (matches_definition, "definition", "small"),
+    (float32_tracks_float64, None, "small"),
+    # invariants: no reference values needed
+    (upstream_linearity, "backward", "small"),
+    (no_mutation, None, "small"),
+    (repeatable, None, "small"),
+    (batch_slices, "per_sample", "small"),
+    (translation, "translation", "small"),
+    (channel_permutation, "channel_permutation", "small"),
+]

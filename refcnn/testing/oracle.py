@@ -49,7 +49,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
 from refcnn.testing import catalog, checks, records
-from refcnn.testing.adapters import Functions, Reference, Unsupported, provides
+from refcnn.testing.adapters import Functions, Reference, Unsupported, from_specs, provides
 from refcnn.testing.compare import Context, assert_within_bound, fail
 from refcnn.testing.opspec import OpSpec, Sample
 from refcnn.testing.strategies import seeds
@@ -246,11 +246,7 @@ def zoo_candidate(name: str) -> Functions:
         raise UsageError(str(error)) from None
     specs = {spec.name: spec for spec in catalog.OPS}
     specs[mutant.op] = mutant.spec()
-    return from_specs_named(f"zoo:{name}", specs)
-
-
-def from_specs_named(name: str, specs: dict[str, OpSpec]) -> Functions:
-    return Functions(name, {op: (s.forward, s.backward) for op, s in specs.items()})
+    return from_specs(f"zoo:{name}", specs)
 
 
 def describe(candidate: Any) -> dict[str, str]:
