@@ -10,10 +10,12 @@ The upstream gradient is always random (``sample.random``), never all ones.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import hypothesis
 import numpy as np
 
 from refcnn.gradcheck import central_difference_step, richardson_truncation_estimate
@@ -645,3 +647,56 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (translation, "translation", "small"),
     (channel_permutation, "channel_permutation", "small"),
 ]
+
+
+# --- the learner's entry point --------------------------------------------------------------------
+
+
+def check_gradient(op: str, /, seed: int = 0, **arguments: Any) -> None:
+    """Finite differences on arrays you choose: ``check_gradient("conv2d", x=x, weight=w)``.
+
+    The op's explicit backward, fed a random upstream g drawn from ``seed`` (never all ones), is
+    compared with central differences of ⟨g, op(...)⟩: element by element for every
+    differentiable input (:func:`full_jacobian_fd`, so keep the arrays small), then along one
+    random direction in all of them at once (:func:`directional_fd`). Each comparison allows the
+    rounding-error bound of :mod:`refcnn.testing.tolerance` and nothing more; a wrong gradient
+    raises AssertionError naming the worst element. Keyword arguments that are not inputs of the
+    op (stride, padding, reduction, ...) are passed to it unchanged.
+    """
+    from refcnn.testing import catalog  # the catalog imports this module
+
+    spec = catalog.get(op)
+    if spec.backward is None or not spec.differentiable:
+        raise ValueError(f"op={op!r} has no explicit backward to check")
+    unknown_inputs = [name for name in spec.differentiable if arguments.get(name) is None]
+    if len(unknown_inputs) == len(spec.differentiable):
+        raise TypeError(
+            f"check_gradient({op!r}) needs at least one of its differentiable inputs "
+            f"{list(spec.differentiable)} as a keyword argument"
+        )
+    inputs = {name: arguments.pop(name, None) for name in spec.inputs}
+    dtypes = {
+        np.asarray(inputs[name]).dtype for name in spec.differentiable if inputs[name] is not None
+    }
+    if len(dtypes) != 1 or not all(np.issubdtype(d, np.floating) for d in dtypes):
+        raise TypeError(
+            f"the differentiable inputs of {op} must share one floating dtype, got "
+            f"{sorted(str(d) for d in dtypes)}"
+        )
+    (dtype,) = dtypes
+    # the bounds read the keyword arguments the catalog passes: fill in the forward's defaults
+    # for those not given (the catalog's smallest example names them)
+    _, catalog_kwargs = spec.layout(hypothesis.find(spec.params("small"), lambda _: True))
+    for parameter in inspect.signature(spec.forward).parameters.values():
+        if parameter.name in catalog_kwargs and parameter.default is not inspect.Parameter.empty:
+            arguments.setdefault(parameter.name, parameter.default)
+    sample = Sample(
+        op=op,
+        params={},
+        seed=seed,
+        dtype=str(dtype),
+        inputs={k: None if v is None else np.asarray(v) for k, v in inputs.items()},
+        kwargs=arguments,
+    )
+    full_jacobian_fd(spec, sample)
+    directional_fd(spec, sample)
