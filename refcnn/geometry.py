@@ -21,6 +21,8 @@ dilated kernel extent::
 
 Every function here validates its arguments and raises ``TypeError``/``ValueError`` naming the
 argument and the offending value, so that a mistake never surfaces as a reshape error deep inside.
+
+The windows with examples: docs/conv2d.md (convolution) and docs/pooling.md (pooling's rules).
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ def _is_int(value: object) -> bool:
 
 
 def int_pair(value: object, name: str, *, minimum: int) -> tuple[int, int]:
-    """Normalise an int or a pair of ints to ``(h, w)``, each at least ``minimum``."""
+    """Normalise an int or a pair of ints to ``(h, w)``, each at least ``minimum``.
+
+    k ↦ (k, k);   (h, w) ↦ (h, w)
+
+    See docs/conv2d.md.
+    """
     if _is_int(value):
         pair = (int(value), int(value))  # type: ignore[call-overload]
     elif isinstance(value, tuple | list) and len(value) == 2 and all(_is_int(v) for v in value):
@@ -60,7 +67,13 @@ def normalize_padding(
     dilation: tuple[int, int],
     stride: tuple[int, int],
 ) -> tuple[int, int, int, int]:
-    """Return padding as ``(top, bottom, left, right)``; see the module docstring."""
+    """Return padding as ``(top, bottom, left, right)``; see the module docstring.
+
+    p ↦ (p, p, p, p);  (ph, pw) ↦ (ph, ph, pw, pw);  'valid' ↦ 0s;
+    'same': total = d·(k − 1) per axis ↦ (total // 2 before, total − total // 2 after)
+
+    See docs/conv2d.md.
+    """
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
@@ -100,7 +113,12 @@ def normalize_padding(
 def output_length(
     length: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int
 ) -> int:
-    """``floor((L + pad_before + pad_after − d·(k − 1) − 1) / s) + 1``."""
+    """The output length of a sliding window along one axis.
+
+    out = floor((L + pad_before + pad_after − d·(k − 1) − 1) / s) + 1
+
+    See docs/conv2d.md.
+    """
     return (length + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -108,7 +126,12 @@ def output_length(
 class WindowGeometry:
     """Everything about a 2-D sliding window over an ``(H, W)`` image, validated.
 
+    output_size = (output_length along H, output_length along W):
+    out = floor((L + pad_before + pad_after − d·(k − 1) − 1) / s) + 1 per axis
+
     ``padding`` is always per side: ``(top, bottom, left, right)``.
+
+    See docs/conv2d.md.
     """
 
     input_size: tuple[int, int]
@@ -163,8 +186,12 @@ def window_geometry(
 ) -> WindowGeometry:
     """Validate a sliding-window configuration and compute its output size.
 
+    out = floor((L + pad_before + pad_after − d·(k − 1) − 1) / s) + 1 along each axis
+
     Raises ``ValueError`` when the dilated kernel does not fit in the padded input (torch:
     "Kernel size can't be greater than actual input size").
+
+    See docs/conv2d.md.
     """
     kernel = int_pair(kernel_size, "kernel_size", minimum=1)
     steps = int_pair(stride, "stride", minimum=1)
@@ -191,6 +218,8 @@ def check_float_array(value: object, name: str, ndim: int, layout: str) -> Float
     """Check that ``value`` is a floating NumPy array with ``ndim`` dimensions.
 
     ``layout`` names the axes for the error message, e.g. ``"(N, C, H, W)"``.
+
+    See docs/conv2d.md (the shapes each op takes).
     """
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
@@ -202,7 +231,10 @@ def check_float_array(value: object, name: str, ndim: int, layout: str) -> Float
 
 
 def check_float_tensor(value: object, name: str) -> FloatArray:
-    """Check that ``value`` is a floating NumPy array of any rank (see check_float_array)."""
+    """Check that ``value`` is a floating NumPy array of any rank (see check_float_array).
+
+    See docs/conv2d.md (the shapes each op takes).
+    """
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
     return check_float_array(value, name, value.ndim, "")
@@ -211,7 +243,11 @@ def check_float_tensor(value: object, name: str) -> FloatArray:
 def normalize_dim(dim: object, ndim: int, name: str = "dim") -> int:
     """``dim`` as an index in ``0 .. ndim − 1``; negative dims count from the end (torch's rule).
 
+    dim ↦ dim mod max(ndim, 1), for −max(ndim, 1) ≤ dim < max(ndim, 1)
+
     A 0-d array accepts ``dim`` in [-1, 0], as torch does (it is treated as a 1-element vector).
+
+    See docs/softmax.md.
     """
     if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
         raise TypeError(f"{name} must be an int, got {name}={dim!r}")
@@ -228,6 +264,8 @@ def check_grad_out(grad_out: object, like: FloatArray, output: str) -> FloatArra
     """``grad_out`` is a floating array shaped like the op's output (``like``), in its dtype.
 
     ``output`` names the output in the message, e.g. "the activation's output".
+
+    See docs/conv2d.md (the upstream gradient G is laid out like the output).
     """
     upstream = check_float_tensor(grad_out, "grad_out")
     check_same_dtype("x", like, grad_out=upstream)
@@ -239,7 +277,10 @@ def check_grad_out(grad_out: object, like: FloatArray, output: str) -> FloatArra
 
 
 def check_same_dtype(reference_name: str, reference: FloatArray, **others: object) -> None:
-    """Every array in ``others`` (None allowed) has ``reference``'s dtype: no silent casts."""
+    """Every array in ``others`` (None allowed) has ``reference``'s dtype: no silent casts.
+
+    See docs/conv2d.md.
+    """
     for name, other in others.items():
         if isinstance(other, np.ndarray) and other.dtype != reference.dtype:
             raise TypeError(
@@ -269,7 +310,13 @@ def check_same_dtype(reference_name: str, reference: FloatArray, **others: objec
 def pooling_output_length(
     length: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool
 ) -> int:
-    """Output length along one axis, torch's ``pooling_output_shape`` (see the comment above)."""
+    """Output length along one axis, torch's ``pooling_output_shape`` (see the comment above).
+
+    out = floor((L + 2·pad − d·(k − 1) − 1 + (s − 1 if ceil_mode else 0)) / s) + 1,
+    minus 1 if ceil_mode and (out − 1)·s ≥ L + pad (the last window would start in the padding)
+
+    See docs/pooling.md.
+    """
     span = length + 2 * pad - dilation * (kernel - 1) - 1
     if not ceil_mode:
         return span // stride + 1
@@ -283,10 +330,15 @@ def pooling_output_length(
 class PoolingGeometry:
     """A validated pooling configuration over an ``(H, W)`` image.
 
+    windows.padding = (ph, ph + overhang_h, pw, pw + overhang_w), overhang = the ceil_mode part
+    of the last window past the padded input
+
     ``windows`` is the sliding-window geometry im2col reads: its bottom/right padding includes
     the ceil_mode overhang, so every window fits in the padded array. ``padding`` is the
     declared symmetric ``(ph, pw)``: positions in ``[−ph, H + ph)`` count towards avg pooling's
     ``count_include_pad`` divisor, the overhang does not.
+
+    See docs/pooling.md.
     """
 
     windows: WindowGeometry
@@ -313,9 +365,14 @@ def pooling_geometry(
 ) -> PoolingGeometry:
     """Validate a pooling configuration (torch's rules, see above) and compute its geometry.
 
+    out = :func:`pooling_output_length` along each axis, stride = kernel_size when None,
+    padding ≤ kernel_size // 2
+
     Raises ``ValueError`` when the padding exceeds half the kernel, when the output would be
     empty (kernel larger than the padded input), and when a dilated window would read padding
     only (torch returns −inf there and its backward writes out of bounds).
+
+    See docs/pooling.md.
     """
     kernel = int_pair(kernel_size, "kernel_size", minimum=1)
     if stride is None or (isinstance(stride, tuple | list) and len(stride) == 0):

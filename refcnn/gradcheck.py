@@ -18,6 +18,9 @@ Two ways to use them:
   tiny inputs, and it tells WHICH element of a gradient is wrong;
 * directional (:func:`directional_derivative`): for a random signed direction v,
   ⟨∇f(x), v⟩ ≈ (f(x + h·v) − f(x − h·v)) / 2h, two evaluations whatever the size of x.
+
+The error model (how large the rounding term is, and the bound a finite difference is held
+to): docs/tolerances.md. The checks built on these helpers, on conv2d: docs/conv2d.md.
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ Array = NDArray[np.floating[Any]]
 
 
 def central_difference_step(dtype: DTypeLike, scale: float = 1.0) -> float:
-    """``h = u^(1/3) · max(1, scale)``; see the module docstring."""
+    """The step h of a central difference, for arrays of ``dtype`` whose largest |x| is ``scale``.
+
+    h = u^(1/3) · max(1, |scale|),   u = eps(dtype)/2, the unit roundoff
+
+    See the module docstring and docs/conv2d.md.
+    """
     u = float(np.finfo(dtype).eps) / 2.0
     return float(np.cbrt(u) * max(1.0, abs(scale)))
 
@@ -40,14 +48,25 @@ def central_difference_step(dtype: DTypeLike, scale: float = 1.0) -> float:
 def directional_derivative(
     f: Callable[[Array], float], x: Array, direction: Array, h: float | None = None
 ) -> float:
-    """Central difference of a scalar function ``f`` at ``x`` along ``direction``."""
+    """Central difference of a scalar function ``f`` at ``x`` along ``direction`` v.
+
+    ⟨∇f(x), v⟩ ≈ (f(x + h·v) − f(x − h·v)) / 2h,   h = central_difference_step(x.dtype, max|x|)
+    when ``h`` is not given.
+
+    See docs/conv2d.md.
+    """
     if h is None:
         h = central_difference_step(x.dtype, float(np.max(np.abs(x), initial=0.0)))
     return (f(x + h * direction) - f(x - h * direction)) / (2.0 * h)
 
 
 def numerical_jacobian(f: Callable[[Array], Array], x: Array, h: float | None = None) -> Array:
-    """Jacobian of ``f`` at ``x`` by central differences: shape (f(x).size, x.size)."""
+    """Jacobian of ``f`` at ``x`` by central differences: shape (f(x).size, x.size).
+
+    J[:, k] = (f(x + h·e_k) − f(x − h·e_k)) / 2h, one column per element k of x (row-major)
+
+    See docs/conv2d.md.
+    """
     if h is None:
         h = central_difference_step(x.dtype, float(np.max(np.abs(x), initial=0.0)))
     columns = []
@@ -59,7 +78,12 @@ def numerical_jacobian(f: Callable[[Array], Array], x: Array, h: float | None = 
 
 
 def numerical_gradient(f: Callable[[Array], float], x: Array, h: float | None = None) -> Array:
-    """Gradient of a scalar ``f`` by central differences, shaped like ``x`` (the book's helper)."""
+    """Gradient of a scalar ``f`` by central differences, shaped like ``x`` (the book's helper).
+
+    ∂f/∂x[k] ≈ (f(x + h·e_k) − f(x − h·e_k)) / 2h for every element k
+
+    See docs/conv2d.md.
+    """
     return numerical_jacobian(lambda v: np.asarray([f(v)]), x, h).reshape(x.shape)
 
 
@@ -68,5 +92,7 @@ def richardson_truncation_estimate(quotient_h: float, quotient_2h: float) -> flo
 
     D(h) = f' + c·h² + O(h⁴) and D(2h) = f' + 4c·h² + ..., so |D(h) − f'| ≈ |D(2h) − D(h)| / 3.
     An estimate, not a bound: used for ops that are not polynomials of degree ≤ 2.
+
+    See docs/conv2d.md.
     """
     return abs(quotient_2h - quotient_h) / 3.0

@@ -27,6 +27,8 @@ ever made. :func:`unfold` and :func:`fold_into` do this in torch's per-image lay
 loops over the same :func:`taps`), and im2col/col2im are those two plus the transpose to the
 book's rows, so the im2col op's own checks (against torch's unfold, and the adjoint identity)
 check them too.
+
+The gradient of conv2d through im2col and col2im, derived step by step: docs/conv2d.md.
 """
 
 from __future__ import annotations
@@ -75,8 +77,11 @@ def axis_taps(geometry: WindowGeometry, axis: int) -> list[tuple[int, slice, sli
     """The kernel's taps along one axis (0: rows, 1: columns), clipped to the input.
 
     ``(i, outputs, inputs)``: tap i of the windows at ``outputs`` (along this axis) reads the
-    input positions ``inputs``. Tap (i, j) of :func:`tap_blocks` is the product of row tap i
-    and column tap j, so a window (a rectangle) can also be handled one axis at a time.
+    input positions ``inputs``, input = o·stride + i·dilation − pad_before for o in ``outputs``.
+    Tap (i, j) of :func:`tap_blocks` is the product of row tap i and column tap j, so a window
+    (a rectangle) can also be handled one axis at a time.
+
+    See docs/conv2d.md.
     """
     stride, dilation = geometry.stride[axis], geometry.dilation[axis]
     before = geometry.padding[2 * axis]  # top or left
@@ -96,6 +101,8 @@ def tap_blocks(geometry: WindowGeometry, i: int, j: int) -> tuple[Block, Block]:
 
         x[..., input_rows, input_columns][..., a, b] is tap (i, j) of window
         (output_rows[a], output_columns[b])
+
+    See docs/conv2d.md.
     """
     _, out_rows, in_rows = axis_taps(geometry, 0)[i]
     _, out_columns, in_columns = axis_taps(geometry, 1)[j]
@@ -103,7 +110,13 @@ def tap_blocks(geometry: WindowGeometry, i: int, j: int) -> tuple[Block, Block]:
 
 
 def taps(geometry: WindowGeometry) -> Iterator[tuple[int, int, Block, Block]]:
-    """Every kernel tap in row-major order: ``(i, j, output block, input block)``."""
+    """Every kernel tap in row-major order: ``(i, j, output block, input block)``.
+
+    Item (i, j) = (i, j, *tap_blocks(geometry, i, j)), i over the KH rows (outer loop) and j
+    over the KW columns (inner loop).
+
+    See docs/conv2d.md.
+    """
     columns = axis_taps(geometry, 1)
     for i, out_rows, in_rows in axis_taps(geometry, 0):
         for j, out_columns, in_columns in columns:
@@ -114,9 +127,12 @@ def unfold(x: FloatArray, geometry: WindowGeometry, out: FloatArray | None = Non
     """Every window's pixels, per image (torch's layout): (N, C, KH, KW, OH, OW).
 
     ``windows[n, c, i, j, p, q] = x_pad[n, c, p·sh + i·dh, q·sw + j·dw]`` (0 in the padding).
+
     Reshaped to (N, C·KH·KW, OH·OW) it is ``torch.nn.functional.unfold(x)``. ``out``, when
     given, is filled in place; its padding entries must already be 0 (a buffer that this
     function filled before, for the same geometry, qualifies: the padding is the same).
+
+    See docs/conv2d.md.
     """
     n, c = x.shape[:2]
     kh, kw = geometry.kernel_size
@@ -130,7 +146,11 @@ def unfold(x: FloatArray, geometry: WindowGeometry, out: FloatArray | None = Non
 def fold_into(grad_x: FloatArray, windows: FloatArray, geometry: WindowGeometry) -> FloatArray:
     """Adjoint of :func:`unfold`: ADD every window's values back into ``grad_x`` (N, C, H, W).
 
+    ``grad_x[n, c, p·sh + i·dh − top, q·sw + j·dw − left] += windows[n, c, i, j, p, q]``
+
     Values that fall into the padding are dropped. Returns ``grad_x``, updated in place.
+
+    See docs/conv2d.md.
     """
     for i, j, (out_rows, out_columns), (in_rows, in_columns) in taps(geometry):
         # "+=", not "=": a pixel read by several windows collects all their values.
@@ -145,14 +165,24 @@ def im2col(
     padding: object = 0,
     dilation: object = 1,
 ) -> FloatArray:
-    """Unroll every window of ``x`` (N, C, H, W) into a row: returns (N·OH·OW, C·KH·KW)."""
+    """Unroll every window of ``x`` (N, C, H, W) into a row: returns (N·OH·OW, C·KH·KW).
+
+    ``col[(n·OH + p)·OW + q, (c·KH + i)·KW + j] = x_pad[n, c, p·sh + i·dh, q·sw + j·dw]``
+
+    See docs/conv2d.md.
+    """
     check_float_array(x, "x", 4, "(N, C, H, W)")
     geometry = window_geometry(x.shape[2:], kernel_size, stride, padding, dilation)
     return im2col_with_geometry(x, geometry)
 
 
 def im2col_with_geometry(x: FloatArray, geometry: WindowGeometry) -> FloatArray:
-    """im2col for an already validated geometry."""
+    """im2col for an already validated geometry.
+
+    ``col[(n·OH + p)·OW + q, (c·KH + i)·KW + j] = unfold(x)[n, c, i, j, p, q]``
+
+    See docs/conv2d.md.
+    """
     n, c = x.shape[:2]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.output_size
@@ -169,7 +199,13 @@ def col2im(
     padding: object = 0,
     dilation: object = 1,
 ) -> FloatArray:
-    """Adjoint of :func:`im2col`: scatter-ADD each row of ``col`` back into (N, C, H, W)."""
+    """Adjoint of :func:`im2col`: scatter-ADD each row of ``col`` back into (N, C, H, W).
+
+    ``⟨im2col(x), col⟩ = ⟨x, col2im(col)⟩``: each pixel gets the sum of every entry of ``col``
+    that im2col copied from it; entries at padding positions are dropped.
+
+    See docs/conv2d.md.
+    """
     check_float_array(col, "col", 2, "(N·OH·OW, C·KH·KW)")
     if len(input_shape) != 4 or not all(isinstance(v, int | np.integer) for v in input_shape):
         raise ValueError(f"input_shape must be (N, C, H, W), got input_shape={input_shape!r}")
@@ -181,7 +217,13 @@ def col2im(
 def col2im_with_geometry(
     col: FloatArray, input_shape: tuple[int, int, int, int], geometry: WindowGeometry
 ) -> FloatArray:
-    """col2im for an already validated geometry."""
+    """col2im for an already validated geometry.
+
+    The same adjoint, ``⟨im2col(x), col⟩ = ⟨x, col2im(col)⟩``: the rows reshaped back to
+    (N, C, KH, KW, OH, OW) windows, then :func:`fold_into` zeros of shape ``input_shape``.
+
+    See docs/conv2d.md.
+    """
     n, c, h, w = input_shape
     kh, kw = geometry.kernel_size
     oh, ow = geometry.output_size

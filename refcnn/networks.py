@@ -80,7 +80,12 @@ def _check_upstream(dout: object, like: FloatArray) -> FloatArray:
 
 
 def softmax_cross_entropy(logits: FloatArray, labels: Labels) -> FloatArray:
-    """``−(1/N)·Σ_n log softmax(logits_n)[t_n]``: torch's ``cross_entropy`` (mean), a 0-d array."""
+    """The mean softmax cross-entropy of logits (N, classes) against class indices t (N,).
+
+    L = −(1/N)·Σ_n log softmax(logits_n)[t_n]     (torch's ``cross_entropy``, 'mean'), a 0-d array
+
+    See docs/networks.md.
+    """
     z = check_float_array(logits, "logits", 2, "(N, classes)")
     t = _check_labels(labels, z)
     picked = log_softmax(z, 1)[np.arange(z.shape[0]), t]  # log softmax(z_n)[t_n]
@@ -91,7 +96,12 @@ def softmax_cross_entropy(logits: FloatArray, labels: Labels) -> FloatArray:
 def softmax_cross_entropy_backward(
     grad_out: FloatArray | float, logits: FloatArray, labels: Labels
 ) -> FloatArray:
-    """``∂L/∂logits = (softmax(logits) − onehot(t)) / N · grad_out`` (book: (y − t) / N)."""
+    """∂L/∂logits of :func:`softmax_cross_entropy`, times the upstream ``grad_out``.
+
+    dlogits = (softmax(logits) − onehot(t)) / N · grad_out     (the book's (y − t) / batch_size)
+
+    See docs/networks.md.
+    """
     z = check_float_array(logits, "logits", 2, "(N, classes)")
     t = _check_labels(labels, z)
     upstream = _check_upstream(grad_out, z)
@@ -102,17 +112,32 @@ def softmax_cross_entropy_backward(
 
 
 class SoftmaxWithLoss:
-    """The book's last layer: ``forward(x, t)`` → the loss, ``backward(dout=1)`` → ∂L/∂x."""
+    """The book's last layer: ``forward(x, t)`` → the loss, ``backward(dout=1)`` → ∂L/∂x.
+
+    L = −(1/N)·Σ_n log softmax(x_n)[t_n];   ∂L/∂x = (softmax(x) − onehot(t)) / N · dout
+
+    See docs/networks.md.
+    """
 
     def __init__(self) -> None:
         self.x: Array | None = None
         self.t: Labels | None = None
 
     def forward(self, x: Array, t: Labels) -> Array:
+        """L = softmax_cross_entropy(x, t), a 0-d array; remembers x and t for backward.
+
+        See docs/networks.md.
+        """
         self.x, self.t = x, t
         return softmax_cross_entropy(x, t)
 
     def backward(self, dout: Array | float = 1.0) -> Array:
+        """∂(dout·L)/∂x for the loss of the last ``forward``.
+
+        dx = (softmax(x) − onehot(t)) / N · dout     (dout = 1: the loss is the last node)
+
+        See docs/networks.md.
+        """
         if self.x is None or self.t is None:
             raise RuntimeError("SoftmaxWithLoss.backward called before forward")
         return softmax_cross_entropy_backward(dout, self.x, self.t)
@@ -190,7 +215,13 @@ class _Network:
         return self.dx
 
     def backward(self, dout: Array | float = 1.0) -> Array:
-        """∂L/∂x after ``loss``; every parameter layer keeps its dW and db."""
+        """∂L/∂x after ``loss``; every parameter layer keeps its dW and db.
+
+        grad = last_layer.backward(dout), then grad = layer.backward(grad) for each layer in
+        reverse order: ∂L/∂x = J₁ᵀ·J₂ᵀ ⋯ J_kᵀ·∂L/∂z (the chain rule, one Jacobian per layer)
+
+        See docs/networks.md.
+        """
         grad = self.last_layer.backward(dout)
         for layer in reversed(self.layers.values()):
             grad = layer.backward(grad)
@@ -225,12 +256,16 @@ SIMPLE_CONV_PARAM = {"filter_num": 3, "filter_size": 5, "pad": 0, "stride": 1}
 class SimpleConvNet(_Network):
     """conv – relu – pool – affine – relu – affine – softmax loss (the book's ch. 7 network).
 
+    L = softmax_cross_entropy(z, t),  z = Affine2(Relu(Affine1(Pool(Relu(Conv1(x))))))
+
     ``input_dim`` (C, H, W); ``conv_param`` {"filter_num", "filter_size", "pad", "stride"}
     (defaults: 3 filters of 5×5, pad 0, stride 1); parameters, held by reference in
     ``self.params``: W1 (FN, C, FS, FS), b1 (FN,), W2 (FN·PH·PW, hidden), b2 (hidden,),
     W3 (hidden, classes), b3 (classes,), with PH, PW the pooled size (floor of half the conv's).
     The defaults are small, for tests; the book's are input (1, 28, 28), 30 filters, hidden 100
     and 10 classes.
+
+    See docs/networks.md.
     """
 
     GRADIENTS: ClassVar[dict[str, tuple[str, str]]] = {
@@ -322,11 +357,15 @@ class DeepConvNet(_Network):
     """Six 3×3 convs with relus, three max pools, affine – relu – dropout – affine – dropout and
     the softmax loss (the book's ch. 8 network).
 
+    L = softmax_cross_entropy(z, t),  z = Dropout2(Affine2(Dropout1(Relu7(Affine1(convs(x))))))
+
     ``conv_param_1`` … ``conv_param_6`` as in the book (defaults: small filter numbers, the
     book's pads 1, 1, 1, 2, 1, 1); parameters W1 … W6 (FN, C, 3, 3), W7 (FN6·PH·PW, hidden),
     W8 (hidden, classes) and biases b1 … b8, initialised as the book does (He: std
     sqrt(2 / fan_in), zero biases). The defaults are small, for tests: input (1, 8, 8), hidden
     8, 3 classes (the book: (1, 28, 28), 50, 10). The smallest input is 4×4.
+
+    See docs/networks.md.
     """
 
     GRADIENTS: ClassVar[dict[str, tuple[str, str]]] = {
@@ -463,7 +502,12 @@ DEEP_PARAMETERS = tuple(DeepConvNet.GRADIENTS)  # W1, b1, …, W8, b8
 def simple_network(
     x: Array, params: Mapping[str, Array], stride: int = 1, pad: int = 0
 ) -> SimpleConvNet:
-    """The SimpleConvNet sized for x whose parameters are these arrays (by reference)."""
+    """The SimpleConvNet sized for x whose parameters are these arrays (by reference).
+
+    FN, FS from W1 (FN, C, FS, FS); hidden = W2.shape[1]; classes = W3.shape[1]; (C, H, W) from x
+
+    See docs/networks.md.
+    """
     _present(params, SIMPLE_PARAMETERS, "SimpleConvNet")
     W1 = check_float_array(params["W1"], "W1", 4, "(FN, C, FS, FS)")
     W2 = check_float_array(params["W2"], "W2", 2, "(FN·PH·PW, hidden)")
@@ -482,7 +526,12 @@ def simple_network(
 
 
 def deep_network(x: Array, params: Mapping[str, Array], dropout_ratio: float = 0.5) -> DeepConvNet:
-    """The DeepConvNet (the book's pads) sized for x whose parameters are these arrays."""
+    """The DeepConvNet (the book's pads) sized for x whose parameters are these arrays.
+
+    filter numbers and sizes from W1 … W6; hidden = W7.shape[1]; classes = W8.shape[1]
+
+    See docs/networks.md.
+    """
     _present(params, DEEP_PARAMETERS, "DeepConvNet")
     convs = []
     for index, default in enumerate(DEEP_CONV_PARAMS, start=1):
@@ -506,7 +555,12 @@ def deep_network(x: Array, params: Mapping[str, Array], dropout_ratio: float = 0
 def simple_conv_net_loss(
     x: Array, t: Labels, params: Mapping[str, Array], stride: int = 1, pad: int = 0
 ) -> Array:
-    """SimpleConvNet's loss L(x, t; W1 … b3), a 0-d array."""
+    """SimpleConvNet's loss L(x, t; W1 … b3), a 0-d array.
+
+    L = −(1/N)·Σ_n log softmax(z_n)[t_n],  z = SimpleConvNet's logits of x
+
+    See docs/networks.md.
+    """
     return simple_network(x, params, stride, pad).loss(x, t)
 
 
@@ -518,7 +572,12 @@ def simple_conv_net_loss_backward(
     stride: int = 1,
     pad: int = 0,
 ) -> tuple[Array, dict[str, Array]]:
-    """``(∂L/∂x, {"W1": ∂L/∂W1, …, "b3": ∂L/∂b3})``, times the upstream ``grad_out`` (0-d)."""
+    """``(∂L/∂x, {"W1": ∂L/∂W1, …, "b3": ∂L/∂b3})``, times the upstream ``grad_out`` (0-d).
+
+    ∂L/∂z = (softmax(z) − onehot(t)) / N · grad_out, then back through every layer (chain rule)
+
+    See docs/networks.md.
+    """
     net = simple_network(x, params, stride, pad)
     grads = net.gradient(x, t, _checked_grad_out(grad_out, x))
     return net.input_gradient(), grads
@@ -531,7 +590,12 @@ def deep_conv_net_loss(
     dropout_masks: Sequence[Array],
     dropout_ratio: float = 0.5,
 ) -> Array:
-    """DeepConvNet's training loss L(x, t; W1 … b8) with the given dropout masks, a 0-d array."""
+    """DeepConvNet's training loss L(x, t; W1 … b8) with the given dropout masks, a 0-d array.
+
+    L = −(1/N)·Σ_n log softmax(z_n)[t_n],  z = DeepConvNet's logits of x (dropout on)
+
+    See docs/networks.md.
+    """
     return deep_network(x, params, dropout_ratio).loss(x, t, dropout_masks)
 
 
@@ -543,7 +607,12 @@ def deep_conv_net_loss_backward(
     dropout_masks: Sequence[Array],
     dropout_ratio: float = 0.5,
 ) -> tuple[Array, dict[str, Array]]:
-    """``(∂L/∂x, {"W1": ∂L/∂W1, …, "b8": ∂L/∂b8})``, times the upstream ``grad_out`` (0-d)."""
+    """``(∂L/∂x, {"W1": ∂L/∂W1, …, "b8": ∂L/∂b8})``, times the upstream ``grad_out`` (0-d).
+
+    ∂L/∂z = (softmax(z) − onehot(t)) / N · grad_out, then back through every layer (chain rule)
+
+    See docs/networks.md.
+    """
     net = deep_network(x, params, dropout_ratio)
     grads = net.gradient(x, t, _checked_grad_out(grad_out, x), dropout_masks)
     return net.input_gradient(), grads

@@ -232,6 +232,8 @@ def sgd_step(
         b ← μ·b + (1 − τ)·g                afterwards (τ = dampening)
         d ← g + μ·b  (nesterov)  or  b     (d ← g when μ = 0)
         θ ← θ − lr·d
+
+    See docs/optimizers.md.
     """
     _check_sgd(lr, momentum, dampening, weight_decay, nesterov)
     param, grad = _check_param_and_grad(param, grad)
@@ -254,7 +256,12 @@ def sgd_step(
 
 
 def adagrad_init(param: FloatArray, initial_accumulator_value: float = 0.0) -> State:
-    """torch creates Adagrad's state in the constructor: step 0, sum = initial_accumulator_value."""
+    """torch creates Adagrad's state in the constructor: step 0, sum = initial_accumulator_value.
+
+    state = {"step": 0, "sum": s₀} with s₀ = initial_accumulator_value in every element
+
+    See docs/optimizers.md.
+    """
     return {"step": 0, "sum": np.full_like(param, float(initial_accumulator_value))}
 
 
@@ -278,6 +285,8 @@ def adagrad_step(
         clr = lr / (1 + (t − 1)·lr_decay)
         s ← s + g²
         θ ← θ − clr · g / (√s + eps)          eps OUTSIDE the root
+
+    See docs/optimizers.md.
     """
     _check_adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps)
     param, grad = _check_param_and_grad(param, grad)
@@ -319,6 +328,8 @@ def rmsprop_step(
                                a = √v + eps               (otherwise)
         b ← μ·b + g/a;  θ ← θ − lr·b                      (momentum μ > 0)
         θ ← θ − lr·g/a                                     (otherwise)
+
+    See docs/optimizers.md.
     """
     _check_rmsprop(lr, alpha, eps, weight_decay, momentum)
     param, grad = _check_param_and_grad(param, grad)
@@ -376,6 +387,8 @@ def adadelta_step(
         δ = √(A + eps) / √(v + eps) · g        (A = acc_delta, the OLD one)
         A ← ρ·A + (1 − ρ)·δ²
         θ ← θ − lr·δ
+
+    See docs/optimizers.md.
     """
     _check_adadelta(lr, rho, eps, weight_decay)
     param, grad = _check_param_and_grad(param, grad)
@@ -433,6 +446,8 @@ def adam_step(
         v ← β₂·v + (1 − β₂)·g²
         v_max ← max(v_max, v)                       (amsgrad; then v_max replaces v below)
         θ ← θ − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps)
+
+    See docs/optimizers.md.
     """
     beta1, beta2 = _check_adam_family(lr, betas, eps, weight_decay)
     _check_adam_betas_are_floats((beta1, beta2))
@@ -476,8 +491,13 @@ def adamw_step(
     amsgrad: bool = False,
     maximize: bool = False,
 ) -> tuple[FloatArray, State]:
-    """One step of torch.optim.AdamW: Adam with DECOUPLED weight decay, θ ← θ·(1 − lr·λ) before
-    the moments (λ never enters m or v); torch's default λ = 1e-2 (Adam's is 0)."""
+    """One step of torch.optim.AdamW: Adam with DECOUPLED weight decay (λ never enters m or v).
+
+    θ ← θ·(1 − lr·λ) before the moments, then :func:`adam_step`'s rule without λ·θ in g;
+    torch's default λ = 1e-2 (Adam's is 0).
+
+    See docs/optimizers.md.
+    """
     return adam_step(
         param,
         grad,
@@ -514,6 +534,8 @@ def adamax_step(
         m ← β₁·m + (1 − β₁)·g
         u ← max(β₂·u, |g| + eps)
         θ ← θ − lr/(1 − β₁ᵗ) · m/u
+
+    See docs/optimizers.md.
     """
     beta1, beta2 = _check_adam_family(lr, betas, eps, weight_decay)
     param, grad = _check_param_and_grad(param, grad)
@@ -568,6 +590,8 @@ def nadam_step(
 
     torch 2.13 keeps ``mu_product`` in a 0-d tensor of torch's DEFAULT dtype (float32 unless
     changed), also for float64 parameters; here it is a Python float (double).
+
+    See docs/optimizers.md.
     """
     beta1, beta2 = _check_adam_family(lr, betas, eps, weight_decay)
     _at_least_zero(momentum_decay, "Invalid momentum_decay value")
@@ -626,6 +650,8 @@ def radam_step(
         ρₜ > 5:  r = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))
                  θ ← θ − m̂·lr·(√(1 − β₂ᵗ)/(√v + eps))·r
         else:    θ ← θ − m̂·lr
+
+    See docs/optimizers.md.
     """
     beta1, beta2 = _check_adam_family(lr, betas, eps, weight_decay)
     param, grad = _check_param_and_grad(param, grad)
@@ -671,10 +697,14 @@ def _hyperparameters(arguments: dict[str, Any]) -> dict[str, Any]:
 class Optimizer:
     """torch.optim.Optimizer's shape over NumPy arrays: one parameter group, state per array.
 
+    (params[i], state[i]) ← step_function(params[i], grads[i], state[i], **hyperparameters)
+
     ``step(grads)`` takes one gradient per parameter (None skips it, as torch skips a parameter
     whose ``.grad`` is None), runs the optimizer's pure ``step_function`` and writes the new values
     INTO the parameter arrays, so the arrays a layer holds change. ``state[i]`` is parameter i's
     state dict (torch's ``optimizer.state[p]``), created at its first step.
+
+    See docs/optimizers.md.
     """
 
     step_function: Callable[..., tuple[FloatArray, State]]
@@ -696,7 +726,12 @@ class Optimizer:
         self.state: list[State] = [{} for _ in self.params]
 
     def step(self, grads: Sequence[FloatArray | None]) -> None:
-        """Update every parameter in place from its gradient (``grads[i]`` for ``params[i]``)."""
+        """Update every parameter in place from its gradient (``grads[i]`` for ``params[i]``).
+
+        θ_new, state[i] = step_function(params[i], grads[i], state[i]);  params[i][...] = θ_new
+
+        See docs/optimizers.md.
+        """
         if len(grads) != len(self.params):
             raise ValueError(
                 f"expected one gradient per parameter ({len(self.params)}), got {len(grads)}"
@@ -711,7 +746,12 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """torch.optim.SGD; see :func:`sgd_step`."""
+    """torch.optim.SGD; see :func:`sgd_step`.
+
+    θ ← θ − lr·d,  d = g (μ = 0), b (momentum μ) or g + μ·b (nesterov);  b ← μ·b + (1 − τ)·g, b₁ = g
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(sgd_step)
 
@@ -731,8 +771,15 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """torch.optim.Adagrad; see :func:`adagrad_step`. As torch, the state is created here, in
-    the constructor (the other optimizers create it at a parameter's first step)."""
+    """torch.optim.Adagrad; see :func:`adagrad_step`.
+
+    s ← s + g²;  θ ← θ − lr/(1 + (t − 1)·lr_decay) · g/(√s + eps)
+
+    As torch, the state is created here, in the constructor (the other optimizers create it at a
+    parameter's first step).
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(adagrad_step)
 
@@ -753,7 +800,12 @@ class Adagrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """torch.optim.RMSprop; see :func:`rmsprop_step`."""
+    """torch.optim.RMSprop; see :func:`rmsprop_step`.
+
+    v ← α·v + (1 − α)·g²;  θ ← θ − lr·g/(√v + eps)   (plus the centered and momentum variants)
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(rmsprop_step)
 
@@ -774,7 +826,12 @@ class RMSprop(Optimizer):
 
 
 class Adadelta(Optimizer):
-    """torch.optim.Adadelta; see :func:`adadelta_step`."""
+    """torch.optim.Adadelta; see :func:`adadelta_step`.
+
+    v ← ρ·v + (1 − ρ)·g²;  δ = √(A + eps)/√(v + eps)·g;  A ← ρ·A + (1 − ρ)·δ²;  θ ← θ − lr·δ
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(adadelta_step)
 
@@ -793,7 +850,12 @@ class Adadelta(Optimizer):
 
 
 class Adam(Optimizer):
-    """torch.optim.Adam; see :func:`adam_step`."""
+    """torch.optim.Adam; see :func:`adam_step`.
+
+    m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²;  θ ← θ − lr/(1 − β₁ᵗ) · m/(√v/√(1 − β₂ᵗ) + eps)
+
+    See docs/optimizers.md.
+    """
 
     step_function: Callable[..., tuple[FloatArray, State]] = staticmethod(adam_step)
 
@@ -814,8 +876,14 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """torch.optim.AdamW: Adam with decoupled weight decay, default 1e-2, and (as in torch) a
-    subclass of Adam; see :func:`adamw_step`."""
+    """torch.optim.AdamW: Adam with decoupled weight decay; see :func:`adamw_step`.
+
+    θ ← θ·(1 − lr·λ), then Adam's step without λ·θ in g; default λ = 1e-2
+
+    As in torch, a subclass of Adam.
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(adamw_step)
 
@@ -835,7 +903,12 @@ class AdamW(Adam):
 
 
 class Adamax(Optimizer):
-    """torch.optim.Adamax; see :func:`adamax_step`."""
+    """torch.optim.Adamax; see :func:`adamax_step`.
+
+    m ← β₁·m + (1 − β₁)·g;  u ← max(β₂·u, |g| + eps);  θ ← θ − lr/(1 − β₁ᵗ) · m/u
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(adamax_step)
 
@@ -854,7 +927,12 @@ class Adamax(Optimizer):
 
 
 class NAdam(Optimizer):
-    """torch.optim.NAdam; see :func:`nadam_step`."""
+    """torch.optim.NAdam; see :func:`nadam_step`.
+
+    θ ← θ − lr·(1 − μₜ)/(1 − Πₜ) · g/a − lr·μₜ₊₁/(1 − Πₜ·μₜ₊₁) · m/a,   a = √(v/(1 − β₂ᵗ)) + eps
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(nadam_step)
 
@@ -876,7 +954,12 @@ class NAdam(Optimizer):
 
 
 class RAdam(Optimizer):
-    """torch.optim.RAdam; see :func:`radam_step`."""
+    """torch.optim.RAdam; see :func:`radam_step`.
+
+    θ ← θ − lr·m̂·r·√(1 − β₂ᵗ)/(√v + eps) once ρₜ > 5, else θ ← θ − lr·m̂   (m̂ = m/(1 − β₁ᵗ))
+
+    See docs/optimizers.md.
+    """
 
     step_function = staticmethod(radam_step)
 

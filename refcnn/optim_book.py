@@ -58,7 +58,12 @@ class _BookOptimizer:
     def update(
         self, params: MutableMapping[str, FloatArray], grads: MutableMapping[str, FloatArray]
     ) -> None:
-        """One step for every key of ``params``; each array is updated in place."""
+        """One step for every key of ``params``; each array is updated in place.
+
+        θ_new, state[key] = step(params[key], grads[key], state[key]);  params[key][...] = θ_new
+
+        See docs/optimizers.md.
+        """
         if self.state is None:
             self.state = {}
         for key, param in params.items():
@@ -69,42 +74,72 @@ class _BookOptimizer:
 
 
 class SGD(_BookOptimizer):
-    """θ ← θ − lr·g."""
+    """The book's SGD (torch.optim.SGD without momentum).
+
+    θ ← θ − lr·g
+
+    See docs/optimizers.md.
+    """
 
     def __init__(self, lr: float = 0.01) -> None:
         super().__init__(optim.sgd_step, lr=lr)
 
 
 class Momentum(_BookOptimizer):
-    """torch's momentum: b ← g at the first step, then b ← μ·b + g; θ ← θ − lr·b."""
+    """The book's Momentum, with torch's momentum rule (the same values in exact arithmetic).
+
+    b ← g at the first step, then b ← μ·b + g;  θ ← θ − lr·b
+
+    See docs/optimizers.md.
+    """
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(optim.sgd_step, lr=lr, momentum=momentum)
 
 
 class Nesterov(_BookOptimizer):
-    """torch's Nesterov momentum: b as Momentum; θ ← θ − lr·(g + μ·b)."""
+    """The book's Nesterov, with torch's Nesterov momentum (the book's later fix).
+
+    b as Momentum;  θ ← θ − lr·(g + μ·b)
+
+    See docs/optimizers.md.
+    """
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(optim.sgd_step, lr=lr, momentum=momentum, nesterov=True)
 
 
 class AdaGrad(_BookOptimizer):
-    """h ← h + g²;  θ ← θ − lr·g/(√h + eps), torch's eps 1e-10 (the book's: 1e-7)."""
+    """The book's AdaGrad (torch.optim.Adagrad).
+
+    h ← h + g²;  θ ← θ − lr·g/(√h + eps), torch's eps 1e-10 (the book's: 1e-7)
+
+    See docs/optimizers.md.
+    """
 
     def __init__(self, lr: float = 0.01, *, eps: float = 1e-10) -> None:
         super().__init__(optim.adagrad_step, lr=lr, eps=eps)
 
 
 class RMSprop(_BookOptimizer):
-    """h ← ρ·h + (1 − ρ)·g² (ρ = decay_rate);  θ ← θ − lr·g/(√h + eps), torch's eps 1e-8."""
+    """The book's RMSprop (torch.optim.RMSprop).
+
+    h ← ρ·h + (1 − ρ)·g² (ρ = decay_rate);  θ ← θ − lr·g/(√h + eps), torch's eps 1e-8
+
+    See docs/optimizers.md.
+    """
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, *, eps: float = 1e-8) -> None:
         super().__init__(optim.rmsprop_step, lr=lr, alpha=decay_rate, eps=eps)
 
 
 class Adam(_BookOptimizer):
-    """torch's Adam: θ ← θ − lr/(1 − β₁ᵗ) · m/(√v/√(1 − β₂ᵗ) + eps), eps 1e-8."""
+    """The book's Adam signature with torch's Adam rule (eps 1e-8, added after the bias correction).
+
+    θ ← θ − lr/(1 − β₁ᵗ) · m/(√v/√(1 − β₂ᵗ) + eps)
+
+    See docs/optimizers.md.
+    """
 
     def __init__(
         self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8

@@ -4,6 +4,10 @@ Every ``<op>_backward(grad_out, <the op's inputs>, <its keyword arguments>)`` ta
 gradient and every input it needs (nothing is cached) and returns the gradient of each
 differentiable input: a tuple for ops with several (conv2d: ``(grad_x, grad_weight, grad_bias)``),
 the array itself for ops with one. ``<op>_direct`` is a loop-by-loop definition used as an oracle.
+
+Each function's docstring states its formula and links the page of its op family that derives
+it (docs/conv2d.md, docs/pooling.md, docs/linear.md, docs/dropout.md, docs/activations.md,
+docs/softmax.md, docs/normalization.md, docs/losses.md).
 """
 
 from refcnn.functional.activations import (

@@ -6,7 +6,8 @@ one-variable chain rule::
     grad_x[i] = grad_out[i] · f'(x[i])
 
 Each ``<name>_backward(grad_out, x, **params)`` takes the INPUT ``x`` (nothing is cached) and
-returns ``(grad_x,)``. Arrays of any shape are accepted; float32 in gives float32 out.
+returns ``grad_x`` itself, an array shaped like ``x`` (not a tuple). Arrays of any shape are
+accepted; float32 in gives float32 out.
 
 Where f has a kink, f' does not exist there and torch returns one fixed subgradient; refcnn
 returns the same one (checked against torch 2.13): relu, relu6, hardtanh, hardsigmoid, threshold
@@ -102,29 +103,54 @@ def _normal_pdf(x: FloatArray) -> FloatArray:
 
 
 def relu(x: FloatArray) -> FloatArray:
-    """max(x, 0)."""
+    """The rectified linear unit, elementwise.
+
+    relu(x) = max(x, 0)
+
+    See docs/activations.md.
+    """
     return np.maximum(check_float_tensor(x, "x"), 0)
 
 
 def relu_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = 1 for x > 0, else 0 (torch: 0 at x = 0)."""
+    """∂L/∂x of :func:`relu`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for x > 0, else 0 (torch: 0 at x = 0)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     return np.where(x > 0, grad_out, 0)
 
 
 def relu6(x: FloatArray) -> FloatArray:
-    """min(max(x, 0), 6)."""
+    """ReLU capped at 6, elementwise.
+
+    relu6(x) = min(max(x, 0), 6)
+
+    See docs/activations.md.
+    """
     return np.clip(check_float_tensor(x, "x"), 0, 6)
 
 
 def relu6_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = 1 for 0 < x < 6, else 0 (torch: 0 at both kinks)."""
+    """∂L/∂x of :func:`relu6`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for 0 < x < 6, else 0 (torch: 0 at both kinks)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     return np.where((x > 0) & (x < 6), grad_out, 0)
 
 
 def leaky_relu(x: FloatArray, negative_slope: float = 0.01) -> FloatArray:
-    """x for x > 0, negative_slope·x otherwise."""
+    """ReLU with a small slope for negative inputs, elementwise.
+
+    leaky_relu(x) = x for x > 0, negative_slope·x otherwise
+
+    See docs/activations.md.
+    """
     x, slope = check_float_tensor(x, "x"), _real(negative_slope, "negative_slope")
     return np.where(x > 0, x, x * slope)
 
@@ -132,14 +158,24 @@ def leaky_relu(x: FloatArray, negative_slope: float = 0.01) -> FloatArray:
 def leaky_relu_backward(
     grad_out: FloatArray, x: FloatArray, negative_slope: float = 0.01
 ) -> FloatArray:
-    """f'(x) = 1 for x > 0, else negative_slope (torch: the slope at x = 0)."""
+    """∂L/∂x of :func:`leaky_relu`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for x > 0, else negative_slope (torch: the slope at x = 0)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     slope = _real(negative_slope, "negative_slope")
     return np.where(x > 0, grad_out, grad_out * slope)
 
 
 def hardtanh(x: FloatArray, min_val: float = -1.0, max_val: float = 1.0) -> FloatArray:
-    """min(max(x, min_val), max_val)."""
+    """x clipped to [min_val, max_val], elementwise.
+
+    hardtanh(x) = min(max(x, min_val), max_val)
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     low, high = _hardtanh_range(min_val, max_val)
     return np.clip(x, low, high)
@@ -148,7 +184,12 @@ def hardtanh(x: FloatArray, min_val: float = -1.0, max_val: float = 1.0) -> Floa
 def hardtanh_backward(
     grad_out: FloatArray, x: FloatArray, min_val: float = -1.0, max_val: float = 1.0
 ) -> FloatArray:
-    """f'(x) = 1 for min_val < x < max_val, else 0 (torch: 0 at both kinks)."""
+    """∂L/∂x of :func:`hardtanh`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for min_val < x < max_val, else 0 (torch: 0 at both kinks)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     low, high = _hardtanh_range(min_val, max_val)
     return np.where((x > low) & (x < high), grad_out, 0)
@@ -165,7 +206,12 @@ def _hardtanh_range(min_val: object, max_val: object) -> tuple[float, float]:
 
 
 def threshold(x: FloatArray, threshold: float, value: float) -> FloatArray:
-    """x for x > threshold, else value (torch: value at x = threshold)."""
+    """x above a threshold, a constant below, elementwise.
+
+    threshold(x) = x for x > threshold, else value (torch: value at x = threshold)
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     level, replacement = _real(threshold, "threshold"), _real(value, "value")
     return np.where(x > level, x, replacement)
@@ -174,7 +220,12 @@ def threshold(x: FloatArray, threshold: float, value: float) -> FloatArray:
 def threshold_backward(
     grad_out: FloatArray, x: FloatArray, threshold: float, value: float
 ) -> FloatArray:
-    """f'(x) = 1 for x > threshold, else 0 (the constant ``value`` has no slope)."""
+    """∂L/∂x of :func:`threshold`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for x > threshold, else 0 (the constant ``value`` has no slope)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     level = _real(threshold, "threshold")
     _real(value, "value")
@@ -182,26 +233,48 @@ def threshold_backward(
 
 
 def hardshrink(x: FloatArray, lambd: float = 0.5) -> FloatArray:
-    """x for |x| > lambd, else 0 (torch: 0 at x = ±lambd; a negative lambd keeps every x)."""
+    """x where it is far from 0, else 0, elementwise.
+
+    hardshrink(x) = x for |x| > lambd, else 0
+
+    torch: 0 at x = ±lambd; a negative lambd keeps every x.
+
+    See docs/activations.md.
+    """
     x, bound = check_float_tensor(x, "x"), _real(lambd, "lambd")
     return np.where((x > bound) | (x < -bound), x, 0)
 
 
 def hardshrink_backward(grad_out: FloatArray, x: FloatArray, lambd: float = 0.5) -> FloatArray:
-    """f'(x) = 1 for |x| > lambd, else 0."""
+    """∂L/∂x of :func:`hardshrink`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for |x| > lambd, else 0
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     bound = _real(lambd, "lambd")
     return np.where((x > bound) | (x < -bound), grad_out, 0)
 
 
 def softshrink(x: FloatArray, lambd: float = 0.5) -> FloatArray:
-    """x − lambd for x > lambd, x + lambd for x < −lambd, else 0."""
+    """x shrunk towards 0 by lambd (soft thresholding), elementwise.
+
+    softshrink(x) = x − lambd for x > lambd, x + lambd for x < −lambd, else 0
+
+    See docs/activations.md.
+    """
     x, bound = check_float_tensor(x, "x"), _shrink_lambda(lambd)
     return np.where(x > bound, x - bound, np.where(x < -bound, x + bound, 0))
 
 
 def softshrink_backward(grad_out: FloatArray, x: FloatArray, lambd: float = 0.5) -> FloatArray:
-    """f'(x) = 1 for |x| > lambd, else 0 (torch: 0 at x = ±lambd)."""
+    """∂L/∂x of :func:`softshrink`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for |x| > lambd, else 0 (torch: 0 at x = ±lambd)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     bound = _shrink_lambda(lambd)
     return np.where((x > bound) | (x < -bound), grad_out, 0)
@@ -218,24 +291,44 @@ def _shrink_lambda(lambd: object) -> float:
 
 
 def hardsigmoid(x: FloatArray) -> FloatArray:
-    """min(max(x + 3, 0), 6) / 6: 0 below −3, 1 above 3, x/6 + 1/2 between."""
+    """A piecewise-linear sigmoid, elementwise.
+
+    hardsigmoid(x) = min(max(x + 3, 0), 6) / 6: 0 below −3, 1 above 3, x/6 + 1/2 between
+
+    See docs/activations.md.
+    """
     return np.clip(check_float_tensor(x, "x") + 3, 0, 6) / 6
 
 
 def hardsigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = 1/6 for −3 < x < 3, else 0 (torch: 0 at both kinks)."""
+    """∂L/∂x of :func:`hardsigmoid`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1/6 for −3 < x < 3, else 0 (torch: 0 at both kinks)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     return np.where((x > -3) & (x < 3), grad_out / 6, 0)
 
 
 def hardswish(x: FloatArray) -> FloatArray:
-    """x · hardsigmoid(x) = x · min(max(x + 3, 0), 6) / 6."""
+    """x times its hard sigmoid, elementwise.
+
+    hardswish(x) = x · hardsigmoid(x) = x · min(max(x + 3, 0), 6) / 6
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     return x * np.clip(x + 3, 0, 6) / 6
 
 
 def hardswish_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = 0 for x ≤ −3, x/3 + 1/2 for −3 < x < 3, 1 for x ≥ 3 (torch: 0 at −3, 1 at 3)."""
+    """∂L/∂x of :func:`hardswish`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 0 for x ≤ −3, x/3 + 1/2 for −3 < x < 3, 1 for x ≥ 3 (torch: 0 at −3, 1 at 3)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     inside = grad_out * (x / 3 + 0.5)  # d/dx [x·(x + 3)/6] = (2x + 3)/6
     return np.where(x <= -3, 0, np.where(x < 3, inside, grad_out))
@@ -245,7 +338,12 @@ def hardswish_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 
 def elu(x: FloatArray, alpha: float = 1.0) -> FloatArray:
-    """x for x > 0, alpha·(exp(x) − 1) for x ≤ 0 (expm1: accurate near 0)."""
+    """The exponential linear unit, elementwise.
+
+    elu(x) = x for x > 0, alpha·(exp(x) − 1) for x ≤ 0 (expm1: accurate near 0)
+
+    See docs/activations.md.
+    """
     x, a = check_float_tensor(x, "x"), _real(alpha, "alpha")
     return np.where(
         x > 0, x, a * np.expm1(np.minimum(x, 0))
@@ -253,33 +351,60 @@ def elu(x: FloatArray, alpha: float = 1.0) -> FloatArray:
 
 
 def elu_backward(grad_out: FloatArray, x: FloatArray, alpha: float = 1.0) -> FloatArray:
-    """f'(x) = 1 for x > 0, alpha·exp(x) for x ≤ 0 (torch: alpha at x = 0)."""
+    """∂L/∂x of :func:`elu`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for x > 0, alpha·exp(x) for x ≤ 0 (torch: alpha at x = 0)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     a = _real(alpha, "alpha")
     return np.where(x > 0, grad_out, grad_out * (a * np.exp(np.minimum(x, 0))))
 
 
 def selu(x: FloatArray) -> FloatArray:
-    """scale·x for x > 0, scale·alpha·(exp(x) − 1) for x ≤ 0, with torch's SELU constants."""
+    """The scaled exponential linear unit, elementwise.
+
+    selu(x) = scale·x for x > 0, scale·alpha·(exp(x) − 1) for x ≤ 0
+
+    scale = SELU_SCALE and alpha = SELU_ALPHA, torch's constants.
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     return np.where(x > 0, SELU_SCALE * x, (SELU_SCALE * SELU_ALPHA) * np.expm1(np.minimum(x, 0)))
 
 
 def selu_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = scale for x > 0, scale·alpha·exp(x) for x ≤ 0 (torch: scale·alpha at 0)."""
+    """∂L/∂x of :func:`selu`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = scale for x > 0, scale·alpha·exp(x) for x ≤ 0 (torch: scale·alpha at 0)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     negative = grad_out * ((SELU_SCALE * SELU_ALPHA) * np.exp(np.minimum(x, 0)))
     return np.where(x > 0, grad_out * SELU_SCALE, negative)
 
 
 def celu(x: FloatArray, alpha: float = 1.0) -> FloatArray:
-    """x for x > 0, alpha·(exp(x/alpha) − 1) for x ≤ 0; alpha ≠ 0."""
+    """The continuously differentiable ELU, elementwise.
+
+    celu(x) = x for x > 0, alpha·(exp(x/alpha) − 1) for x ≤ 0; alpha ≠ 0
+
+    See docs/activations.md.
+    """
     x, a = check_float_tensor(x, "x"), _celu_alpha(alpha)
     return np.where(x > 0, x, a * np.expm1(np.minimum(x, 0) / a))
 
 
 def celu_backward(grad_out: FloatArray, x: FloatArray, alpha: float = 1.0) -> FloatArray:
-    """f'(x) = 1 for x > 0, exp(x/alpha) for x ≤ 0 (1 at x = 0 from both sides)."""
+    """∂L/∂x of :func:`celu`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 for x > 0, exp(x/alpha) for x ≤ 0 (1 at x = 0 from both sides)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     a = _celu_alpha(alpha)
     return np.where(x > 0, grad_out, grad_out * np.exp(np.minimum(x, 0) / a))
@@ -296,46 +421,82 @@ def _celu_alpha(alpha: object) -> float:
 
 
 def sigmoid(x: FloatArray) -> FloatArray:
-    """σ(x) = 1 / (1 + exp(−x)), in the overflow-free form of :func:`_sigmoid_pair`."""
+    """The logistic sigmoid, elementwise.
+
+    σ(x) = 1 / (1 + exp(−x))
+
+    Computed in the overflow-free form of :func:`_sigmoid_pair`.
+
+    See docs/activations.md.
+    """
     return _sigmoid_pair(check_float_tensor(x, "x"))[0]
 
 
 def sigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """σ'(x) = σ(x)·(1 − σ(x)) = σ(x)·σ(−x)."""
+    """∂L/∂x of :func:`sigmoid`: grad_x = grad_out · f'(x), elementwise.
+
+    σ'(x) = σ(x)·(1 − σ(x)) = σ(x)·σ(−x)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     positive, negative = _sigmoid_pair(x)
     return grad_out * (positive * negative)
 
 
 def logsigmoid(x: FloatArray) -> FloatArray:
-    """log σ(x) = −softplus(−x) = min(x, 0) − log1p(exp(−|x|))."""
+    """The log of the sigmoid, elementwise.
+
+    logsigmoid(x) = log σ(x) = −softplus(−x) = min(x, 0) − log1p(exp(−|x|))
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
 
 def logsigmoid_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = σ'(x)/σ(x) = 1 − σ(x) = σ(−x)."""
+    """∂L/∂x of :func:`logsigmoid`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = σ'(x)/σ(x) = 1 − σ(x) = σ(−x)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     return grad_out * _sigmoid_pair(x)[1]
 
 
 def silu(x: FloatArray) -> FloatArray:
-    """x·σ(x) (also called swish)."""
+    """The sigmoid linear unit (also called swish), elementwise.
+
+    silu(x) = x·σ(x)
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     return x * _sigmoid_pair(x)[0]
 
 
 def silu_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = σ(x) + x·σ(x)·(1 − σ(x)) = σ(x)·(1 + x·σ(−x))."""
+    """∂L/∂x of :func:`silu`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = σ(x) + x·σ(x)·(1 − σ(x)) = σ(x)·(1 + x·σ(−x))
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     positive, negative = _sigmoid_pair(x)
     return grad_out * positive * (1 + x * negative)
 
 
 def softplus(x: FloatArray, beta: float = 1.0, threshold: float = 20.0) -> FloatArray:
-    """log(1 + exp(β·x)) / β, and x itself where β·x > threshold (as torch).
+    """A smooth ReLU, elementwise.
+
+    softplus(x) = log(1 + exp(β·x)) / β, and x itself where β·x > threshold (as torch)
 
     beta may be negative (torch allows it); beta = 0 is rejected (torch returns inf).
+
+    See docs/activations.md.
     """
     x = check_float_tensor(x, "x")
     b, level = _softplus_beta(beta), _real(threshold, "threshold")
@@ -346,7 +507,12 @@ def softplus(x: FloatArray, beta: float = 1.0, threshold: float = 20.0) -> Float
 def softplus_backward(
     grad_out: FloatArray, x: FloatArray, beta: float = 1.0, threshold: float = 20.0
 ) -> FloatArray:
-    """f'(x) = σ(β·x), and 1 where β·x > threshold (the linear branch)."""
+    """∂L/∂x of :func:`softplus`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = σ(β·x), and 1 where β·x > threshold (the linear branch)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     b, level = _softplus_beta(beta), _real(threshold, "threshold")
     z = x * b
@@ -361,13 +527,23 @@ def _softplus_beta(beta: object) -> float:
 
 
 def mish(x: FloatArray) -> FloatArray:
-    """x·tanh(softplus(x))."""
+    """Mish, elementwise.
+
+    mish(x) = x·tanh(softplus(x))
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     return x * np.tanh(_softplus_stable(x))
 
 
 def mish_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = t + x·σ(x)·(1 − t²) with t = tanh(softplus(x)), since softplus' = σ."""
+    """∂L/∂x of :func:`mish`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = t + x·σ(x)·(1 − t²) with t = tanh(softplus(x)), since softplus' = σ
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     t = np.tanh(_softplus_stable(x))
     grad_x: FloatArray = grad_out * (t + x * _sigmoid_pair(x)[0] * (1 - t * t))
@@ -378,12 +554,22 @@ def mish_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 
 def tanh(x: FloatArray) -> FloatArray:
-    """tanh(x)."""
+    """The hyperbolic tangent, elementwise.
+
+    tanh(x) = (exp(x) − exp(−x)) / (exp(x) + exp(−x))
+
+    See docs/activations.md.
+    """
     return np.tanh(check_float_tensor(x, "x"))
 
 
 def tanh_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = 1 − tanh²(x)."""
+    """∂L/∂x of :func:`tanh`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 − tanh²(x)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     t = np.tanh(x)
     grad_x: FloatArray = grad_out * (1 - t * t)
@@ -391,13 +577,23 @@ def tanh_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 
 def tanhshrink(x: FloatArray) -> FloatArray:
-    """x − tanh(x)."""
+    """x minus its tanh, elementwise.
+
+    tanhshrink(x) = x − tanh(x)
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     return x - np.tanh(x)
 
 
 def tanhshrink_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = 1 − (1 − tanh²(x)) = tanh²(x)."""
+    """∂L/∂x of :func:`tanhshrink`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = 1 − (1 − tanh²(x)) = tanh²(x)
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     t = np.tanh(x)
     grad_x: FloatArray = grad_out * (t * t)
@@ -405,14 +601,24 @@ def tanhshrink_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 
 def softsign(x: FloatArray) -> FloatArray:
-    """x / (1 + |x|)."""
+    """A rational sigmoid-shaped function of range (−1, 1), elementwise.
+
+    softsign(x) = x / (1 + |x|)
+
+    See docs/activations.md.
+    """
     x = check_float_tensor(x, "x")
     denominator: FloatArray = 1 + np.abs(x)
     return x / denominator
 
 
 def softsign_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """f'(x) = ((1 + |x|) − x·sign(x)) / (1 + |x|)² = 1 / (1 + |x|)²."""
+    """∂L/∂x of :func:`softsign`: grad_x = grad_out · f'(x), elementwise.
+
+    f'(x) = ((1 + |x|) − x·sign(x)) / (1 + |x|)² = 1 / (1 + |x|)²
+
+    See docs/activations.md.
+    """
     grad_out, x = _check_upstream(grad_out, x)
     denominator = 1 + np.abs(x)
     grad_x: FloatArray = grad_out / (denominator * denominator)
@@ -423,9 +629,13 @@ def softsign_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
 
 
 def gelu(x: FloatArray, approximate: str = "none") -> FloatArray:
-    """x·Φ(x) (Φ the standard normal CDF), or with approximate='tanh'::
+    """The Gaussian error linear unit, elementwise.
 
-    0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+    gelu(x) = x·Φ(x) (Φ the standard normal CDF), or with approximate='tanh'::
+
+        0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+
+    See docs/activations.md.
     """
     x = check_float_tensor(x, "x")
     if _gelu_approximation(approximate) == "tanh":
@@ -436,9 +646,13 @@ def gelu(x: FloatArray, approximate: str = "none") -> FloatArray:
 
 
 def gelu_backward(grad_out: FloatArray, x: FloatArray, approximate: str = "none") -> FloatArray:
-    """f'(x) = Φ(x) + x·φ(x), φ the normal density; for 'tanh', with t = tanh(inner)::
+    """∂L/∂x of :func:`gelu`: grad_x = grad_out · f'(x), elementwise.
 
-    f'(x) = 0.5·(1 + t) + 0.5·x·(1 − t²)·inner',   inner' = √(2/π)·(1 + 3·0.044715·x²)
+    f'(x) = Φ(x) + x·φ(x), φ the normal density; for 'tanh', with t = tanh(inner)::
+
+        f'(x) = 0.5·(1 + t) + 0.5·x·(1 − t²)·inner',   inner' = √(2/π)·(1 + 3·0.044715·x²)
+
+    See docs/activations.md.
     """
     grad_out, x = _check_upstream(grad_out, x)
     if _gelu_approximation(approximate) == "tanh":

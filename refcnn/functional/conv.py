@@ -114,7 +114,12 @@ def conv2d(
 ) -> FloatArray:
     """``torch.nn.functional.conv2d`` in NumPy: returns (N, C_out, OH, OW).
 
+    Out[n]_g = W_g · X_{n,g} + bias_g  for image n and group g: W_g (Og, Cg·KH·KW) the group's
+    weights, X_{n,g} (Cg·KH·KW, OH·OW) its unfolded windows (the module docstring has the sums).
+
     ``padding`` also accepts per-side ``(top, bottom, left, right)``; see :mod:`refcnn.geometry`.
+
+    See docs/conv2d.md.
     """
     geometry, groups = _conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
     n, c_out = x.shape[0], weight.shape[0]
@@ -143,9 +148,14 @@ def conv2d_backward(
     dilation: object = 1,
     groups: int = 1,
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """Gradients ``(grad_x, grad_weight, grad_bias)`` of conv2d for upstream ``grad_out``.
+    """Gradients ``(grad_x, grad_weight, grad_bias)`` of conv2d for upstream ``grad_out`` = G.
+
+    dW_g = Σ_n G[n]_g · X_{n,g}ᵀ,   db = Σ_{n, p, q} G[n, :, p, q],
+    dx = fold(W_gᵀ · G[n]_g)     (fold ADDS: a pixel read by k windows gets k terms)
 
     ``grad_bias`` is None when ``bias`` is None. Takes every input it needs: nothing is cached.
+
+    See docs/conv2d.md.
     """
     geometry, groups = _conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
     n, c_out = x.shape[0], weight.shape[0]
@@ -188,8 +198,13 @@ def conv2d_direct(
 ) -> FloatArray:
     """conv2d by its definition, in plain nested loops: an oracle for small shapes only.
 
+    out[n, o, p, q] = bias[o] + Σ_{c, i, j} weight[o, c, i, j]·x[n, g·Cg + c, row, column],
+    row = p·sh + i·dh − top, column = q·sw + j·dw − left, skipping taps outside x.
+
     It shares nothing with :func:`conv2d` but argument validation: no im2col, no padding copy
     (a tap that falls into the padding simply contributes nothing), no matrix product.
+
+    See docs/conv2d.md.
     """
     geometry, groups = _conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
     n_batch, _, height, width = x.shape

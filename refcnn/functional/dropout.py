@@ -15,7 +15,7 @@ Backward: y is linear in x with a diagonal Jacobian ``mask / (1 − p)``, so
 not differentiable (it is a random choice, not a value the loss varies smoothly with).
 
 This is NOT the book's (DLFS) convention, which scales at test time instead (train ``x·mask``,
-test ``x·(1 − p)``). See docs/linear.md.
+test ``x·(1 − p)``). See docs/dropout.md for the derivation step by step.
 """
 
 from __future__ import annotations
@@ -59,7 +59,12 @@ def _scale(mask: FloatArray, p: float) -> FloatArray:
 
 
 def dropout(x: FloatArray, mask: FloatArray, p: float, training: bool = True) -> FloatArray:
-    """``torch.nn.functional.dropout(x, p, training)`` with the kept elements given by ``mask``."""
+    """``torch.nn.functional.dropout(x, p, training)`` with the kept elements given by ``mask``.
+
+    training: y = x ⊙ mask / (1 − p)  (p = 0: y = x;  p = 1: y = x·0);   evaluation: y = x
+
+    See docs/dropout.md.
+    """
     keep, p = _check_dropout(x, mask, p, training)
     if not training or p == 0:
         return x.copy()  # identity: nothing dropped, nothing scaled
@@ -71,9 +76,13 @@ def dropout(x: FloatArray, mask: FloatArray, p: float, training: bool = True) ->
 def dropout_backward(
     grad_out: FloatArray, x: FloatArray, mask: FloatArray, p: float, training: bool = True
 ) -> FloatArray:
-    """``∂L/∂x`` of dropout for upstream ``grad_out``: ``g ⊙ mask / (1 − p)``.
+    """``∂L/∂x`` of dropout for upstream ``grad_out`` = g.
+
+    training: dx = g ⊙ mask / (1 − p)  (p = 0: g;  p = 1: g·0);   evaluation: dx = g
 
     The mask gets no gradient: it is not differentiable.
+
+    See docs/dropout.md.
     """
     keep, p = _check_dropout(x, mask, p, training)
     upstream = check_float_tensor(grad_out, "grad_out")

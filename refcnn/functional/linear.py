@@ -60,7 +60,12 @@ def _check_linear(x: object, weight: object, bias: object) -> tuple[FloatArray, 
 
 
 def linear(x: FloatArray, weight: FloatArray, bias: FloatArray | None = None) -> FloatArray:
-    """``torch.nn.functional.linear``: ``x · weightᵀ + bias``, shape (..., out_features)."""
+    """``torch.nn.functional.linear``: returns (..., out_features).
+
+    y[..., o] = bias[o] + Σ_i x[..., i]·weight[o, i],   i.e.   Y = X · Wᵀ + b
+
+    See docs/linear.md.
+    """
     _check_linear(x, weight, bias)
     out = x @ weight.T  # y[..., o] = Σ_i x[..., i] · W[o, i]
     if bias is not None:
@@ -71,9 +76,13 @@ def linear(x: FloatArray, weight: FloatArray, bias: FloatArray | None = None) ->
 def linear_backward(
     grad_out: FloatArray, x: FloatArray, weight: FloatArray, bias: FloatArray | None = None
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """Gradients ``(grad_x, grad_weight, grad_bias)`` of linear for upstream ``grad_out``.
+    """Gradients ``(grad_x, grad_weight, grad_bias)`` of linear for upstream ``grad_out`` = G.
+
+    dx = G · W,   dW = Gᵀ · X = Σ_n G[n]ᵀ X[n],   db = Σ_n G[n]     (X, G: one row per vector)
 
     ``grad_bias`` is None when ``bias`` is None. Takes every input it needs: nothing is cached.
+
+    See docs/linear.md.
     """
     _check_linear(x, weight, bias)
     out_features, in_features = weight.shape
@@ -93,7 +102,12 @@ def linear_backward(
 
 
 def linear_direct(x: FloatArray, weight: FloatArray, bias: FloatArray | None = None) -> FloatArray:
-    """linear by its definition, in plain loops: an oracle for small shapes only."""
+    """linear by its definition, in plain loops: an oracle for small shapes only.
+
+    y[n, o] = bias[o] + Σ_i weight[o, i]·x[n, i], added up one term at a time.
+
+    See docs/linear.md.
+    """
     _check_linear(x, weight, bias)
     out_features, in_features = weight.shape
     x_rows = x.reshape(-1, in_features)
@@ -129,8 +143,13 @@ def _flattened_shape(x: object, start_dim: object, end_dim: object) -> tuple[int
 def flatten(x: FloatArray, start_dim: int = 1, end_dim: int = -1) -> FloatArray:
     """``torch.flatten(x, start_dim, end_dim)``: merge dims ``start_dim..end_dim`` into one.
 
+    out.shape = (*x.shape[:start_dim], Π x.shape[start_dim:end_dim + 1], *x.shape[end_dim + 1:]),
+    the same values in row-major order (a copy).
+
     The default ``start_dim=1`` is ``torch.nn.Flatten``'s (keep the batch dimension);
     ``torch.flatten``'s own default is 0.
+
+    See docs/linear.md.
     """
     # a copy, not numpy's view: a caller updating the result in place must not change x
     return x.reshape(_flattened_shape(x, start_dim, end_dim)).copy()
@@ -139,7 +158,12 @@ def flatten(x: FloatArray, start_dim: int = 1, end_dim: int = -1) -> FloatArray:
 def flatten_backward(
     grad_out: FloatArray, x: FloatArray, start_dim: int = 1, end_dim: int = -1
 ) -> FloatArray:
-    """``∂L/∂x`` of flatten: the upstream gradient with x's shape back (no arithmetic)."""
+    """``∂L/∂x`` of flatten: the upstream gradient with x's shape back (no arithmetic).
+
+    dx = grad_out.reshape(x.shape)
+
+    See docs/linear.md.
+    """
     return _unreshape(grad_out, x, _flattened_shape(x, start_dim, end_dim), "flatten")
 
 
@@ -184,7 +208,11 @@ def _target_shape(x: object, shape: object) -> tuple[int, ...]:
 def reshape(x: FloatArray, shape: int | tuple[int, ...]) -> FloatArray:
     """``torch.reshape(x, shape)``: the same values in row-major order, another shape.
 
+    out.flat[k] = x.flat[k] for every k (a copy); out.shape = ``shape``.
+
     One entry of ``shape`` may be -1: it is inferred from the size of ``x``.
+
+    See docs/linear.md.
     """
     return x.reshape(_target_shape(x, shape)).copy()  # a copy, not a view of x
 
@@ -192,7 +220,12 @@ def reshape(x: FloatArray, shape: int | tuple[int, ...]) -> FloatArray:
 def reshape_backward(
     grad_out: FloatArray, x: FloatArray, shape: int | tuple[int, ...]
 ) -> FloatArray:
-    """``∂L/∂x`` of reshape: the upstream gradient with x's shape back (no arithmetic)."""
+    """``∂L/∂x`` of reshape: the upstream gradient with x's shape back (no arithmetic).
+
+    dx = grad_out.reshape(x.shape)
+
+    See docs/linear.md.
+    """
     return _unreshape(grad_out, x, _target_shape(x, shape), "reshape")
 
 

@@ -243,6 +243,8 @@ def cross_entropy(
     Probabilities q (floating target, logits' shape; q' = (1 − ε)·q + ε/C)::
 
         ℓ = −Σ_c w_c·q'_c·log p_c          'mean' divides by the number of positions, not by Σ w
+
+    See docs/losses.md.
     """
     logits = _check_scores(logits, "logits")
     weight = _check_class_weight(weight, logits, "logits")
@@ -284,6 +286,8 @@ def cross_entropy_backward(
     and ∂(−Σ_c G_c·log p_c)/∂x_j = Σ_c G_c·(p_j − [c = j]) = p_j·Σ_c G_c − G_j (log_softmax's
     Jacobian, docs/softmax.md). a = ∂L/∂ℓ: grad_out ('none', 'sum') or grad_out / D ('mean').
     Without weights and smoothing, for index targets this is the familiar (p − onehot(t))·a.
+
+    See docs/losses.md.
     """
     logits = _check_scores(logits, "logits")
     weight = _check_class_weight(weight, logits, "logits")
@@ -358,10 +362,14 @@ def nll_loss(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> FloatArray:
-    """``F.nll_loss``: ℓ = −w[t]·log_probs[t] per position (0 where t = ignore_index).
+    """``F.nll_loss``: the negative log-probability of each position's target class, weighted.
+
+    ℓ = −w[t]·log_probs[t] per position (0 where t = ignore_index)
 
     'mean' divides Σ ℓ by Σ w[t] over the positions not ignored. ``log_probs`` are taken as
     given (cross_entropy = nll_loss of log_softmax, without smoothing).
+
+    See docs/losses.md.
     """
     log_probs = _check_scores(log_probs, "log_probs")
     weight = _check_class_weight(weight, log_probs, "log_probs")
@@ -381,8 +389,12 @@ def nll_loss_backward(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> FloatArray:
-    """``∂L/∂log_probs``: −a·w[t] at each position's target class, 0 elsewhere (and where
-    ignored); a = grad_out, or grad_out / Σ w[t] for 'mean'. nll_loss is linear in log_probs."""
+    """``∂L/∂log_probs`` of :func:`nll_loss`: nll_loss is linear in log_probs.
+
+    dlog_probs[c] = −a·w[t]·[c = t]  (0 where ignored),  a = grad_out, or grad_out / Σ w[t] ('mean')
+
+    See docs/losses.md.
+    """
     log_probs = _check_scores(log_probs, "log_probs")
     weight = _check_class_weight(weight, log_probs, "log_probs")
     reduction = _check_reduction(reduction)
@@ -426,6 +438,8 @@ def softmax_with_loss(x: FloatArray, t: NDArray[Any]) -> FloatArray:
     ``−(1/N)·Σ_n log y_{n, t_n}`` for class indices t (N,). EXACT: the book's ``+ 1e-7`` inside
     the log (a guard against log 0) is not here; log y is computed as log_softmax(x), which never
     meets log 0. Equal to ``F.cross_entropy(x, t)`` (reduction 'mean').
+
+    See docs/losses.md.
     """
     x, t, indices = _check_softmax_with_loss(x, t)
     log_y = log_softmax(x, 1)
@@ -440,6 +454,8 @@ def softmax_with_loss_backward(grad_out: FloatArray, x: FloatArray, t: NDArray[A
 
     Exactly ``dout·(y·Σ_c t_c − t)/N`` (cross_entropy_backward with G = t), which is
     ``dout·(y − t)/N`` whenever every row of t sums to 1 (one-hot rows, class indices).
+
+    See docs/losses.md.
     """
     x, t, indices = _check_softmax_with_loss(x, t)
     upstream = _check_upstream(grad_out, x, "x", (), "mean")
@@ -476,7 +492,13 @@ def _elementwise_upstream(
 
 
 def mse_loss(prediction: FloatArray, target: FloatArray, reduction: str = "mean") -> FloatArray:
-    """``F.mse_loss``: ℓ = (y − t)² (no ½; 'mean' divides by the number of elements)."""
+    """``F.mse_loss``: the squared difference, reduced.
+
+    ℓ = (y − t)²,   y = prediction, t = target   (no ½; 'mean' divides Σ ℓ by the number of
+    elements)
+
+    See docs/losses.md.
+    """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     difference = prediction - target
     return _reduce(difference * difference, reduction, prediction.size)
@@ -485,14 +507,25 @@ def mse_loss(prediction: FloatArray, target: FloatArray, reduction: str = "mean"
 def mse_loss_backward(
     grad_out: FloatArray, prediction: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
-    """``∂L/∂y = a·2·(y − t)``."""
+    """``∂L/∂prediction`` of :func:`mse_loss`.
+
+    dy = a·2·(y − t)
+    with a = grad_out ('none', 'sum') or grad_out / n ('mean', n elements)
+
+    See docs/losses.md.
+    """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     scale = _elementwise_upstream(grad_out, prediction, "prediction", reduction)
     return scale * (2 * (prediction - target))
 
 
 def l1_loss(prediction: FloatArray, target: FloatArray, reduction: str = "mean") -> FloatArray:
-    """``F.l1_loss``: ℓ = |y − t|."""
+    """``F.l1_loss``: the absolute difference, reduced.
+
+    ℓ = |y − t|,   y = prediction, t = target
+
+    See docs/losses.md.
+    """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     return _reduce(np.abs(prediction - target), reduction, prediction.size)
 
@@ -500,7 +533,13 @@ def l1_loss(prediction: FloatArray, target: FloatArray, reduction: str = "mean")
 def l1_loss_backward(
     grad_out: FloatArray, prediction: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
-    """``∂L/∂y = a·sign(y − t)``; at y = t torch's subgradient sign(0) = 0."""
+    """``∂L/∂prediction`` of :func:`l1_loss`; at y = t torch's subgradient sign(0) = 0.
+
+    dy = a·sign(y − t)
+    with a = grad_out ('none', 'sum') or grad_out / n ('mean', n elements)
+
+    See docs/losses.md.
+    """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     scale = _elementwise_upstream(grad_out, prediction, "prediction", reduction)
     return scale * np.sign(prediction - target)
@@ -523,9 +562,13 @@ def _delta(delta: object) -> float:
 def smooth_l1_loss(
     prediction: FloatArray, target: FloatArray, reduction: str = "mean", beta: float = 1.0
 ) -> FloatArray:
-    """``F.smooth_l1_loss``: with z = |y − t|, ℓ = z²/(2β) if z < β, else z − β/2.
+    """``F.smooth_l1_loss``: quadratic near 0, linear beyond β.
 
-    Quadratic near 0, linear beyond β; β = 0 is l1_loss (as torch). smooth_l1 = huber / β.
+    ℓ = z²/(2β) if z < β, else z − β/2,   z = |y − t|, y = prediction, t = target
+
+    β = 0 is l1_loss (as torch). smooth_l1 = huber / β.
+
+    See docs/losses.md.
     """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     beta = _beta(beta)
@@ -541,8 +584,15 @@ def smooth_l1_loss_backward(
     reduction: str = "mean",
     beta: float = 1.0,
 ) -> FloatArray:
-    """``∂L/∂y = a·(d/β if |d| < β, else sign(d))``, d = y − t: continuous (±1 at |d| = β);
-    β = 0 gives l1's sign(d), 0 at d = 0 (torch)."""
+    """``∂L/∂prediction`` of :func:`smooth_l1_loss`: continuous (±1 at |d| = β).
+
+    dy = a·(d/β if |d| < β, else sign(d)),   d = y − t
+    with a = grad_out ('none', 'sum') or grad_out / n ('mean', n elements)
+
+    β = 0 gives l1's sign(d), 0 at d = 0 (torch).
+
+    See docs/losses.md.
+    """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     beta = _beta(beta)
     scale = _elementwise_upstream(grad_out, prediction, "prediction", reduction)
@@ -554,9 +604,13 @@ def smooth_l1_loss_backward(
 def huber_loss(
     prediction: FloatArray, target: FloatArray, reduction: str = "mean", delta: float = 1.0
 ) -> FloatArray:
-    """``F.huber_loss``: with z = |y − t|, ℓ = z²/2 if z < δ, else δ·(z − δ/2).
+    """``F.huber_loss``: quadratic near 0, linear beyond δ.
+
+    ℓ = z²/2 if z < δ, else δ·(z − δ/2),   z = |y − t|, y = prediction, t = target
 
     huber(δ) = δ·smooth_l1(β = δ): equal at δ = 1, a factor δ apart otherwise.
+
+    See docs/losses.md.
     """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     delta = _delta(delta)
@@ -572,7 +626,13 @@ def huber_loss_backward(
     reduction: str = "mean",
     delta: float = 1.0,
 ) -> FloatArray:
-    """``∂L/∂y = a·(d if |d| < δ, else δ·sign(d))``, d = y − t (continuous: ±δ at |d| = δ)."""
+    """``∂L/∂prediction`` of :func:`huber_loss`: continuous (±δ at |d| = δ).
+
+    dy = a·(d if |d| < δ, else δ·sign(d)),   d = y − t
+    with a = grad_out ('none', 'sum') or grad_out / n ('mean', n elements)
+
+    See docs/losses.md.
+    """
     prediction, target, reduction = _check_regression(prediction, target, reduction)
     delta = _delta(delta)
     scale = _elementwise_upstream(grad_out, prediction, "prediction", reduction)
@@ -605,10 +665,14 @@ def binary_cross_entropy(
     weight: FloatArray | None = None,
     reduction: str = "mean",
 ) -> FloatArray:
-    """``F.binary_cross_entropy``: ℓ = −w·(t·log p + (1 − t)·log(1 − p)), p and t in [0, 1].
+    """``F.binary_cross_entropy`` of probabilities p against targets t, both in [0, 1].
+
+    ℓ = −w·(t·log p + (1 − t)·log(1 − p))
 
     As torch, each log is clamped at −100 (so p = 0 or 1 gives 100, not inf) and log(1 − p) is
     computed as log1p(−p). ``weight`` broadcasts to p's shape.
+
+    See docs/losses.md.
     """
     p, target, weight, reduction = _check_binary(
         probabilities, "probabilities", target, weight, reduction
@@ -629,11 +693,16 @@ def binary_cross_entropy_backward(
     weight: FloatArray | None = None,
     reduction: str = "mean",
 ) -> FloatArray:
-    """``∂L/∂p = a·w·(p − t) / max(p·(1 − p), 1e-12)``.
+    """``∂L/∂p`` of :func:`binary_cross_entropy`.
+
+    dp = a·w·(p − t) / max(p·(1 − p), 1e-12)
+    with a = grad_out ('none', 'sum') or grad_out / n ('mean', n elements)
 
     −t/p + (1 − t)/(1 − p) = (p − t)/(p·(1 − p)). The floor is torch's (1e-12 as a float32):
     at p = 0 or 1 it gives ±(p − t)·10¹² (0 where p = t), which is not the derivative of the
     clamped loss but is what torch computes; refcnn matches it.
+
+    See docs/losses.md.
     """
     p, target, weight, reduction = _check_binary(
         probabilities, "probabilities", target, weight, reduction
@@ -660,6 +729,8 @@ def binary_cross_entropy_with_logits(
 
     softplus(−x) = −log σ(x) = max(−x, 0) + log1p(exp(−|x|)); the first part is ℓ for r = 1.
     ``weight`` and ``pos_weight`` broadcast to x's shape (pos_weight: one per class, last axis).
+
+    See docs/losses.md.
     """
     x, target, weight, reduction = _check_binary(logits, "logits", target, weight, reduction)
     pos_weight = _check_broadcast(pos_weight, "pos_weight", x, "logits")
@@ -679,9 +750,14 @@ def binary_cross_entropy_with_logits_backward(
     pos_weight: FloatArray | None = None,
     reduction: str = "mean",
 ) -> FloatArray:
-    """``∂L/∂x = a·w·(σ(x) − t − (r − 1)·t·σ(−x))``; for r = 1 the familiar σ(x) − t.
+    """``∂L/∂logits`` of :func:`binary_cross_entropy_with_logits`.
+
+    dx = a·w·(σ(x) − t − (r − 1)·t·σ(−x))     (for r = 1 the familiar a·w·(σ(x) − t))
+    with a = grad_out ('none', 'sum') or grad_out / n ('mean', n elements)
 
     d/dx softplus(−x) = −σ(−x), and d/dx [max(x, 0) + log1p(exp(−|x|))] = σ(x).
+
+    See docs/losses.md.
     """
     x, target, weight, reduction = _check_binary(logits, "logits", target, weight, reduction)
     pos_weight = _check_broadcast(pos_weight, "pos_weight", x, "logits")

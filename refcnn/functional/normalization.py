@@ -225,10 +225,14 @@ def batch_norm(
 ) -> FloatArray:
     """``torch.nn.functional.batch_norm``'s output for x (N, C), (N, C, L), (N, C, H, W), ….
 
-    Training: statistics of the batch per channel over (N, *), BIASED variance. Evaluation: the
-    running statistics. Same signature as torch (so a positional call ports unchanged), but
-    nothing is mutated: ``momentum`` (checked here) only shapes the running buffers, which
+    y = weight·(x − μ)/√(σ² + eps) + bias per channel; training: μ, σ² of the batch over
+    (N, *), σ² BIASED (Σ/n); evaluation: μ = running_mean, σ² = running_var.
+
+    Same signature as torch (so a positional call ports unchanged), but nothing is mutated:
+    ``momentum`` (checked here) only shapes the running buffers, which
     :func:`batch_norm_running_stats` returns.
+
+    See docs/normalization.md.
     """
     axes, shape, eps = _batch_norm_axes(
         x, running_mean, running_var, weight, bias, training, momentum, eps
@@ -250,8 +254,13 @@ def batch_norm_backward(
 ) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
     """``(grad_x, grad_weight, grad_bias)`` of :func:`batch_norm`; None for an absent weight/bias.
 
-    Training: through the batch's mean and variance (see the module docstring). Evaluation: the
-    running statistics are constants, so ∂L/∂x = g·weight·r. The running buffers get no gradient.
+    training: dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = g·weight, r = 1/√(σ² + eps);
+    evaluation: dx = g·weight·r;   dweight = Σ g·x̂,  dbias = Σ g  (sums over (N, *)).
+
+    In evaluation the running statistics are constants: only the direct path through x is left.
+    The running buffers get no gradient.
+
+    See docs/normalization.md.
     """
     axes, shape, eps = _batch_norm_axes(
         x, running_mean, running_var, weight, bias, training, momentum, eps
@@ -286,6 +295,8 @@ def batch_norm_running_stats(
     The output is normalised with the biased variance, the running variance tracks the unbiased
     one: a classic mismatch. torch's momentum 0.1 is the weight of the NEW batch (the book's
     BatchNormalization calls 0.9 momentum: the weight of the OLD value). Returns new arrays.
+
+    See docs/normalization.md.
     """
     x = _check_input(x, 2, "(N, C, *)")
     for name, value in (("running_mean", running_mean), ("running_var", running_var)):
@@ -352,9 +363,14 @@ def layer_norm(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> FloatArray:
-    """``torch.nn.functional.layer_norm``: standardise each sample over its trailing
-    ``normalized_shape`` dimensions (biased variance), then an ELEMENTWISE affine map (weight and
-    bias have shape ``normalized_shape``)."""
+    """``torch.nn.functional.layer_norm``: standardise each sample over its trailing dimensions.
+
+    y = weight ⊙ (x − μ)/√(σ² + eps) + bias, μ and σ² (biased) over the trailing
+    ``normalized_shape`` dimensions of each sample; weight and bias have shape
+    ``normalized_shape`` (an ELEMENTWISE affine map).
+
+    See docs/normalization.md.
+    """
     axes, _, eps = _layer_norm_axes(x, normalized_shape, weight, bias, eps)
     x_hat, _ = _standardize(x, axes, eps)
     return _affine(x_hat, weight, bias, x.shape[x.ndim - len(axes) :])
@@ -368,8 +384,13 @@ def layer_norm_backward(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
-    """``(grad_x, grad_weight, grad_bias)`` of :func:`layer_norm`; weight and bias gradients are
-    summed over the leading (sample) axes."""
+    """``(grad_x, grad_weight, grad_bias)`` of :func:`layer_norm`.
+
+    dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = g ⊙ weight, means over each sample's normalised
+    dims;  dweight = Σ g ⊙ x̂,  dbias = Σ g, summed over the leading (sample) axes.
+
+    See docs/normalization.md.
+    """
     axes, leading, eps = _layer_norm_axes(x, normalized_shape, weight, bias, eps)
     grad_out = check_grad_out(grad_out, x, "the output")
     x_hat, inv_std = _standardize(x, axes, eps)
@@ -423,9 +444,14 @@ def group_norm(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> FloatArray:
-    """``torch.nn.functional.group_norm``: the C channels split into ``num_groups`` groups of
-    C/G consecutive channels; each (sample, group) is standardised over its (C/G, *) values
-    (biased variance); then a PER-CHANNEL affine map (weight, bias of shape (C,))."""
+    """``torch.nn.functional.group_norm``: standardise each (sample, group of channels).
+
+    y = weight·(x − μ)/√(σ² + eps) + bias: the C channels split into ``num_groups`` groups of
+    C/G consecutive channels; μ, σ² (biased) over each (sample, group)'s (C/G, *) values; then
+    a PER-CHANNEL affine map (weight, bias of shape (C,)).
+
+    See docs/normalization.md.
+    """
     groups, eps = _group_norm_checks(x, num_groups, weight, bias, eps)
     grouped, axes = _grouped(x, groups)
     x_hat, _ = _standardize(grouped, axes, eps)
@@ -441,8 +467,13 @@ def group_norm_backward(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
-    """``(grad_x, grad_weight, grad_bias)`` of :func:`group_norm`; weight and bias gradients are
-    summed per channel over (N, *)."""
+    """``(grad_x, grad_weight, grad_bias)`` of :func:`group_norm`.
+
+    dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = g·weight, means over each (sample, group);
+    dweight = Σ g·x̂,  dbias = Σ g, summed per channel over (N, *).
+
+    See docs/normalization.md.
+    """
     groups, eps = _group_norm_checks(x, num_groups, weight, bias, eps)
     grad_out = check_grad_out(grad_out, x, "the output")
     grouped, axes = _grouped(x, groups)

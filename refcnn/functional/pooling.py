@@ -193,8 +193,12 @@ def max_pool2d(
 ) -> FloatArray:
     """``torch.nn.functional.max_pool2d``: the largest pixel of every window, (N, C, OH, OW).
 
+    out[n, c, p, q] = max_{a ∈ window(p, q)} x[n, c, a]     (window clipped to the input)
+
     Ties go to the first pixel in row-major window order; a NaN in a window wins (the last
     one); padding is never chosen. ``stride=None`` means ``stride = kernel_size``.
+
+    See docs/pooling.md.
     """
     batch = _as_batch(x)
     geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
@@ -213,8 +217,12 @@ def max_pool2d_backward(
 ) -> FloatArray:
     """∂L/∂x of :func:`max_pool2d`: each window sends its upstream value to the pixel it chose.
 
+    dx[n, c, a] = Σ_{(p, q): a*(p, q) = a} G[n, c, p, q],   a*(p, q) = the pixel window (p, q) chose
+
     Overlapping windows that chose the same pixel ADD their upstream values there; every other
     pixel gets zero. Takes ``x`` (not the forward's output) to redo the choice.
+
+    See docs/pooling.md.
     """
     batch = _as_batch(x)
     geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
@@ -303,9 +311,13 @@ def avg_pool2d(
 ) -> FloatArray:
     """``torch.nn.functional.avg_pool2d``: the sum of every window over a divisor D.
 
+    out[n, c, p, q] = Σ_{a ∈ window(p, q)} x[n, c, a] / D(p, q)     (padding adds 0 to the sum)
+
     D is ``divisor_override`` when given; else the window's size clipped to the padded input
     (``count_include_pad=True``, the default) or the number of input pixels it covers
-    (``False``). Padding adds zeros to the sum; the ceil_mode overhang is never counted.
+    (``False``). The ceil_mode overhang is never counted.
+
+    See docs/pooling.md.
     """
     batch = _as_batch(x)
     geometry = _avg_pool_geometry(
@@ -326,7 +338,12 @@ def avg_pool2d_backward(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> FloatArray:
-    """∂L/∂x of :func:`avg_pool2d`: every window spreads G / D over its pixels, and they add up."""
+    """∂L/∂x of :func:`avg_pool2d`: every window spreads G / D over its pixels, and they add up.
+
+    dx[n, c, a] = Σ_{(p, q): a ∈ window(p, q)} G[n, c, p, q] / D(p, q)
+
+    See docs/pooling.md.
+    """
     batch = _as_batch(x)
     geometry = _avg_pool_geometry(
         batch, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
@@ -362,9 +379,13 @@ def _adaptive_output_size(x: FloatArray, output_size: object) -> tuple[int, int]
 
 
 def adaptive_windows(length: int, out: int) -> list[tuple[int, int]]:
-    """torch's adaptive windows along one axis: ``[floor(i·L/out), ceil((i+1)·L/out))``.
+    """torch's adaptive windows along one axis, as (start, stop) pairs.
+
+    window i = [floor(i·L/out), ceil((i + 1)·L/out))   for i = 0 .. out − 1
 
     They cover the input, may overlap by one pixel, and are all of length ≥ 1.
+
+    See docs/pooling.md.
     """
     return [(i * length // out, -(-(i + 1) * length // out)) for i in range(out)]
 
@@ -373,7 +394,11 @@ def adaptive_avg_pool2d(x: FloatArray, output_size: object) -> FloatArray:
     """``torch.nn.functional.adaptive_avg_pool2d``: the mean of each adaptive window.
 
     ``out[n, c, i, j] = mean(x[n, c, h0(i):h1(i), w0(j):w1(j)])``, windows from
-    :func:`adaptive_windows`. ``output_size`` is an int or a pair; None keeps that input size.
+    :func:`adaptive_windows`.
+
+    ``output_size`` is an int or a pair; None keeps that input size.
+
+    See docs/pooling.md.
     """
     batch = _as_batch(x)
     oh, ow = _adaptive_output_size(batch, output_size)
@@ -389,7 +414,12 @@ def adaptive_avg_pool2d(x: FloatArray, output_size: object) -> FloatArray:
 def adaptive_avg_pool2d_backward(
     grad_out: FloatArray, x: FloatArray, output_size: object
 ) -> FloatArray:
-    """∂L/∂x of :func:`adaptive_avg_pool2d`: window (i, j) adds G[i, j] / count to its pixels."""
+    """∂L/∂x of :func:`adaptive_avg_pool2d`: window (i, j) adds G[i, j] / count to its pixels.
+
+    dx[n, c, h, w] = Σ_{(i, j): (h, w) ∈ window(i, j)} G[n, c, i, j] / count(i, j)
+
+    See docs/pooling.md.
+    """
     batch = _as_batch(x)
     oh, ow = _adaptive_output_size(batch, output_size)
     upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], oh, ow))
@@ -408,7 +438,11 @@ def adaptive_avg_pool2d_backward(
 def global_avg_pool2d(x: FloatArray) -> FloatArray:
     """The mean over H and W, keeping them as size 1: (N, C, 1, 1).
 
+    out[n, c, 0, 0] = Σ_{h, w} x[n, c, h, w] / (H·W)
+
     torch: ``x.mean((-2, -1), keepdim=True)`` = ``adaptive_avg_pool2d(x, 1)``.
+
+    See docs/pooling.md.
     """
     batch = _as_batch(x)
     count = math.prod(batch.shape[2:])
@@ -417,7 +451,12 @@ def global_avg_pool2d(x: FloatArray) -> FloatArray:
 
 
 def global_avg_pool2d_backward(grad_out: FloatArray, x: FloatArray) -> FloatArray:
-    """∂L/∂x of :func:`global_avg_pool2d`: every pixel gets G / (H·W)."""
+    """∂L/∂x of :func:`global_avg_pool2d`: every pixel gets G / (H·W).
+
+    dx[n, c, h, w] = G[n, c, 0, 0] / (H·W)
+
+    See docs/pooling.md.
+    """
     batch = _as_batch(x)
     upstream = _upstream_batch(grad_out, x, (*batch.shape[:2], 1, 1))
     count = math.prod(batch.shape[2:])
@@ -438,8 +477,10 @@ def max_pool2d_direct(
 ) -> FloatArray:
     """max_pool2d by its definition, torch's CPU loop: no im2col, no padding copy.
 
-    Running maximum from −inf over the window's input pixels in row-major order, replaced by a
-    strictly larger value or by a NaN.
+    out[n, c, p, q] = max over the window's input pixels, as a running maximum: start at −inf,
+    then, in row-major order, best = value whenever value > best or value is NaN.
+
+    See docs/pooling.md.
     """
     batch = _as_batch(x)
     geometry = pooling_geometry(batch.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
@@ -472,7 +513,12 @@ def avg_pool2d_direct(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> FloatArray:
-    """avg_pool2d by its definition, torch's CPU loop: clip, count, sum, divide."""
+    """avg_pool2d by its definition, torch's CPU loop: clip, count, sum, divide.
+
+    out[n, c, p, q] = (Σ of the window's input pixels, one at a time) / D(p, q)
+
+    See docs/pooling.md.
+    """
     batch = _as_batch(x)
     geometry = _avg_pool_geometry(
         batch, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override

@@ -59,7 +59,12 @@ def _shifted(x: FloatArray, axis: int) -> FloatArray:
 
 
 def softmax(x: FloatArray, dim: int) -> FloatArray:
-    """``torch.softmax(x, dim)``: ``exp(x) / Σ_dim exp(x)``, computed stably."""
+    """``torch.softmax(x, dim)``: exponentials normalised to sum 1 along ``dim``, computed stably.
+
+    s_i = exp(x_i − m) / Σ_j exp(x_j − m),   m = max_j x_j   (= exp(x_i) / Σ_j exp(x_j))
+
+    See docs/softmax.md.
+    """
     x, axis = _check(x, dim)
     if x.ndim == 0:
         return softmax(x.reshape(1), 0).reshape(())  # torch: a scalar is a 1-entry slice
@@ -68,7 +73,12 @@ def softmax(x: FloatArray, dim: int) -> FloatArray:
 
 
 def softmax_backward(grad_out: FloatArray, x: FloatArray, dim: int) -> FloatArray:
-    """``∂L/∂x`` of softmax for upstream ``grad_out``: ``s ⊙ (g − Σ_dim g ⊙ s)``."""
+    """``∂L/∂x`` of softmax for upstream ``grad_out`` = g.
+
+    dx = s ⊙ (g − Σ_dim g ⊙ s),   s = softmax(x, dim)
+
+    See docs/softmax.md.
+    """
     x, axis = _check(x, dim)
     upstream = _check_upstream(grad_out, x)
     if x.ndim == 0:
@@ -79,7 +89,12 @@ def softmax_backward(grad_out: FloatArray, x: FloatArray, dim: int) -> FloatArra
 
 
 def log_softmax(x: FloatArray, dim: int) -> FloatArray:
-    """``torch.log_softmax(x, dim)``: ``x − log Σ_dim exp(x)``, computed stably."""
+    """``torch.log_softmax(x, dim)``: the log of softmax along ``dim``, computed stably.
+
+    log s_i = (x_i − m) − log Σ_j exp(x_j − m),   m = max_j x_j   (= x_i − log Σ_j exp(x_j))
+
+    See docs/softmax.md.
+    """
     x, axis = _check(x, dim)
     if x.ndim == 0:
         return log_softmax(x.reshape(1), 0).reshape(())
@@ -91,7 +106,12 @@ def log_softmax(x: FloatArray, dim: int) -> FloatArray:
 
 
 def log_softmax_backward(grad_out: FloatArray, x: FloatArray, dim: int) -> FloatArray:
-    """``∂L/∂x`` of log_softmax for upstream ``grad_out``: ``g − s ⊙ Σ_dim g``."""
+    """``∂L/∂x`` of log_softmax for upstream ``grad_out`` = g.
+
+    dx = g − s ⊙ Σ_dim g,   s = exp(log_softmax(x, dim))
+
+    See docs/softmax.md.
+    """
     x, axis = _check(x, dim)
     upstream = _check_upstream(grad_out, x)
     if x.ndim == 0:
@@ -101,13 +121,23 @@ def log_softmax_backward(grad_out: FloatArray, x: FloatArray, dim: int) -> Float
 
 
 def softmin(x: FloatArray, dim: int) -> FloatArray:
-    """``torch.nn.functional.softmin(x, dim)``: ``softmax(−x, dim)``."""
+    """``torch.nn.functional.softmin(x, dim)``: softmax of −x.
+
+    softmin(x)_i = exp(−x_i) / Σ_j exp(−x_j) = softmax(−x, dim)_i
+
+    See docs/softmax.md.
+    """
     x, _ = _check(x, dim)
     return softmax(-x, dim)
 
 
 def softmin_backward(grad_out: FloatArray, x: FloatArray, dim: int) -> FloatArray:
-    """``∂L/∂x`` of softmin: softmax's backward at −x, times ∂(−x)/∂x = −1."""
+    """``∂L/∂x`` of softmin: softmax's backward at −x, times ∂(−x)/∂x = −1.
+
+    dx = −softmax_backward(g, −x, dim) = −s ⊙ (g − Σ_dim g ⊙ s),   s = softmin(x, dim)
+
+    See docs/softmax.md.
+    """
     x, _ = _check(x, dim)
     return -softmax_backward(grad_out, -x, dim)
 
@@ -122,9 +152,13 @@ def _pairwise_differences(x: FloatArray, axis: int) -> FloatArray:
 
 
 def softmax_direct(x: FloatArray, dim: int) -> FloatArray:
-    """softmax as ``s_i = 1 / Σ_j exp(x_j − x_i)``: no max subtracted, no division of exps.
+    """softmax by another formula: no max subtracted, no division of exps.
+
+    s_i = 1 / Σ_j exp(x_j − x_i)
 
     A huge ``x_j − x_i`` overflows to inf and gives ``s_i = 0``, which is right.
+
+    See docs/softmax.md.
     """
     x, axis = _check(x, dim)
     with np.errstate(over="ignore"):
@@ -133,7 +167,12 @@ def softmax_direct(x: FloatArray, dim: int) -> FloatArray:
 
 
 def log_softmax_direct(x: FloatArray, dim: int) -> FloatArray:
-    """log_softmax as ``−log Σ_j exp(x_j − x_i)``."""
+    """log_softmax by another formula, the log of :func:`softmax_direct`'s.
+
+    log s_i = −log Σ_j exp(x_j − x_i)
+
+    See docs/softmax.md.
+    """
     x, axis = _check(x, dim)
     with np.errstate(over="ignore"):
         totals: FloatArray = np.sum(np.exp(_pairwise_differences(x, axis)), axis=-1)
@@ -141,6 +180,11 @@ def log_softmax_direct(x: FloatArray, dim: int) -> FloatArray:
 
 
 def softmin_direct(x: FloatArray, dim: int) -> FloatArray:
-    """softmin as ``1 / Σ_j exp(x_i − x_j)``."""
+    """softmin by another formula, :func:`softmax_direct` of −x.
+
+    softmin(x)_i = 1 / Σ_j exp(x_i − x_j)
+
+    See docs/softmax.md.
+    """
     x, _ = _check(x, dim)
     return softmax_direct(-x, dim)
