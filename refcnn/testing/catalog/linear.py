@@ -465,7 +465,7 @@ DROPOUT = OpSpec(
     fill={"mask": _bernoulli_mask},
     torch_name="torch.nn.functional.dropout (its formula, with the given mask)",
     torch_forward=_torch_dropout,
-    docs="docs/linear.md",
+    docs="docs/dropout.md",
     edge_cases=(
         EdgeCase("p = 0: identity", _dropout_case(p=0.0)),
         EdgeCase(

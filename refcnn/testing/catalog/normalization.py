@@ -790,14 +790,21 @@ def _layer_norm_layout(params: Mapping[str, Any]) -> Layout:
     return shapes, {"normalized_shape": normalized, "eps": params["eps"]}
 
 
-def _layer_norm_axes(x: Any, normalized_shape: tuple[int, ...]) -> tuple[Axes, Axes]:
-    k = len(normalized_shape)
+def _as_shape(normalized_shape: int | tuple[int, ...]) -> tuple[int, ...]:
+    """layer_norm accepts an int for a single normalised axis, as torch does."""
+    if isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    return tuple(normalized_shape)
+
+
+def _layer_norm_axes(x: Any, normalized_shape: int | tuple[int, ...]) -> tuple[Axes, Axes]:
+    k = len(_as_shape(normalized_shape))
     return tuple(range(x.ndim - k, x.ndim)), tuple(range(x.ndim - k))
 
 
 def _layer_norm_roundings(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, int]:
     """n = prod(normalized_shape) per sample; n_γ = the number of samples."""
-    n = math.prod(kwargs["normalized_shape"])
+    n = math.prod(_as_shape(kwargs["normalized_shape"]))
     samples = int(inputs["x"].size // n)
     return {"out": n + 7, "grad_x": n + 5, "grad_weight": max(samples, n + 5), "grad_bias": samples}
 
@@ -827,7 +834,9 @@ def _layer_norm_grad_magnitudes(
     terms = _error_terms(x, axes, eps)
     grad_x_hat = np.abs(grad_out) * _abs_or(weight, 1.0)
     grad_x = _grad_x_magnitude(terms, grad_x_hat, axes)
-    affine = _affine_magnitudes(grad_out, terms.x_hat, terms.x_hat_error, leading, normalized_shape)
+    affine = _affine_magnitudes(
+        grad_out, terms.x_hat, terms.x_hat_error, leading, _as_shape(normalized_shape)
+    )
     return {"x": grad_x, **affine}
 
 
