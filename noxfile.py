@@ -6,6 +6,9 @@ report       the report again from reports/records; `nox -s report -- --baseline
 tests        the project's whole test suite (what CI runs)
 lint         ruff format --check, ruff check, mypy on refcnn/
 bench        refcnn vs torch CPU, side by side: reports/bench.{md,json} (docs/performance.md)
+docs         the docs as a site in build/site (mkdocs-material, strict: a broken link fails)
+mutation     mutmut over the numerical core, killed by the project's own tests:
+             reports/mutation.{md,json} (docs/mutation.md); not part of CI (it takes hours)
 
 Hypothesis profile: REFCNN_PROFILE=dev|ci|thorough (default: ci when CI is set, else dev).
 """
@@ -13,6 +16,7 @@ Hypothesis profile: REFCNN_PROFILE=dev|ci|thorough (default: ci when CI is set, 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import nox
@@ -132,3 +136,39 @@ def bench(session: nox.Session) -> None:
     `-- --threads 1`, `-- --suite` (also time a test subset per hypothesis profile)."""
     install(session, "testing,torch")
     session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs as a site in build/site: mkdocs strict mode, so a broken link, an anchor that
+    does not exist or a page missing from the nav fails the build. Fetches nothing. The pages'
+    examples run in `nox -s tests`."""
+    install(session, "docs")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """mutmut over im2col, functional/, optim and gradcheck ([tool.mutmut] in pyproject.toml),
+    each mutant against only the tests that reach the mutated function, under the derandomized
+    `mutation` hypothesis profile; then reports/mutation.{md,json}. Reruns are incremental:
+    mutants of unchanged functions keep their result (delete mutants/ to start over). Arguments
+    go to mutmut run: `nox -s mutation -- "refcnn.im2col*"` runs only those mutants."""
+    install(session, "testing,torch,mutation")
+    started = time.monotonic()
+    session.run(
+        "mutmut",
+        "run",
+        "--max-children",
+        "2",
+        *session.posargs,
+        env={"REFCNN_PROFILE": "mutation"},
+    )
+    session.run(
+        "python",
+        "mutation/report.py",
+        "--wall-time",
+        f"{time.monotonic() - started:.0f}",
+        "--require",
+        "0.95",
+    )

@@ -13,10 +13,11 @@ book                           here (torch.optim)          where the book's form
 ``Momentum(lr, momentum)``     SGD(lr, momentum)           nowhere in exact arithmetic: the
                                                            book's v = μ·v − lr·g is −lr·b with
                                                            torch's b = μ·b + g (b₁ = g)
-``Nesterov(lr, momentum)``     SGD(lr, momentum,           the book's first printing updates
-                               nesterov=True)              v first, then θ += μ²·v − (1 + μ)·
-                                                           lr·g with the NEW v; torch (and the
-                                                           book's later fix) use the old one:
+``Nesterov(lr, momentum)``     SGD(lr, momentum,           the book's code updates v first,
+                               nesterov=True)              then θ += μ²·v − (1 + μ)·lr·g with
+                                                           the NEW v; torch, like Bengio et
+                                                           al. (2012) whom the book cites,
+                                                           uses the old one:
                                                            θ += μ²·v_old − (1 + μ)·lr·g
 ``AdaGrad(lr=0.01)``           Adagrad(lr, eps=1e-10)      eps 1e-7 (pass ``eps=1e-7``)
 ``RMSprop(lr, decay_rate)``    RMSprop(lr, alpha=          eps 1e-7 (pass ``eps=1e-7``)
@@ -29,7 +30,7 @@ beta2)``                                                   into the step size, l
 =============================  ==========================  ===================================
 
 So ``AdaGrad(lr, eps=1e-7)`` and ``RMSprop(lr, decay_rate, eps=1e-7)`` compute the book's
-formulas; the book's Adam and first-printing Nesterov are other functions (docs/optimizers.md
+formulas; the book's Adam and its new-v Nesterov are other functions (docs/optimizers.md
 shows by how much). State lives in ``state`` (None until the first ``update``, then one torch-style
 state dict per key) rather than the book's ``v``, ``h``, ``m`` attributes.
 """
@@ -98,7 +99,7 @@ class Momentum(_BookOptimizer):
 
 
 class Nesterov(_BookOptimizer):
-    """The book's Nesterov, with torch's Nesterov momentum (the book's later fix).
+    """The book's Nesterov API with torch's Nesterov momentum (the old-v order of Bengio et al.).
 
     b as Momentum;  θ ← θ − lr·(g + μ·b)
 

@@ -80,8 +80,8 @@ def test_every_mutant_names_a_check_and_a_unique_name() -> None:
 
 
 def test_the_old_nesterov_order_is_not_torch_in_exact_arithmetic() -> None:
-    """The book's pre-2021 Nesterov (θ with the NEW velocity) differs from torch by
-    lr·μ²·(b − b_old); the order the book uses since (θ first, OLD velocity) IS torch's rule:
+    """The book's published Nesterov (θ with the NEW velocity) differs from torch by
+    lr·μ²·(b − b_old); Bengio et al.'s order (θ first, OLD velocity) IS torch's rule:
     θ − lr·(μ²·b_old + (1 + μ)·g) = θ − lr·(g + μ·(μ·b_old + g)). Exact rationals."""
     from fractions import Fraction as F
 

@@ -262,8 +262,8 @@ def _book_run(update: Callable[[Any, Any, Any], None], theta: Any, grads: list[A
 
 
 def test_book_formulas_and_their_torch_equivalents() -> None:
-    """Momentum and the later Nesterov are torch's rules; AdaGrad and RMSprop are with the
-    book's eps 1e-7; the first printing's Nesterov is not."""
+    """Momentum and the old-v Nesterov (Bengio et al.) are torch's rules; AdaGrad and RMSprop
+    are the book's with eps 1e-7; the book's published new-v Nesterov is not."""
     theta = RNG.standard_normal(6)
     grads = [RNG.standard_normal(6) for _ in range(5)]
     lr, mu = 0.1, 0.8
@@ -272,11 +272,11 @@ def test_book_formulas_and_their_torch_equivalents() -> None:
         state["v"] = mu * state.get("v", 0.0) - lr * g["w"]
         params["w"] += state["v"]
 
-    def nesterov_first_printing(params: Any, g: Any, state: Any) -> None:
+    def nesterov_as_published(params: Any, g: Any, state: Any) -> None:
         state["v"] = mu * state.get("v", 0.0) - lr * g["w"]
         params["w"] += mu * mu * state["v"] - (1 + mu) * lr * g["w"]
 
-    def nesterov_fixed(params: Any, g: Any, state: Any) -> None:
+    def nesterov_old_v(params: Any, g: Any, state: Any) -> None:
         params["w"] += mu * mu * state.get("v", 0.0) - (1 + mu) * lr * g["w"]
         state["v"] = mu * state.get("v", 0.0) - lr * g["w"]
 
@@ -299,8 +299,8 @@ def test_book_formulas_and_their_torch_equivalents() -> None:
         ours(optim_book.Momentum(lr, mu)), _book_run(momentum, theta, grads), **close
     )
     nesterov = ours(optim_book.Nesterov(lr, mu))
-    np.testing.assert_allclose(nesterov, _book_run(nesterov_fixed, theta, grads), **close)
-    assert np.max(np.abs(nesterov - _book_run(nesterov_first_printing, theta, grads))) > 1e-3
+    np.testing.assert_allclose(nesterov, _book_run(nesterov_old_v, theta, grads), **close)
+    assert np.max(np.abs(nesterov - _book_run(nesterov_as_published, theta, grads))) > 1e-3
     np.testing.assert_allclose(
         ours(optim_book.AdaGrad(lr, eps=1e-7)), _book_run(adagrad, theta, grads), **close
     )

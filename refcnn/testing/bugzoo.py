@@ -517,14 +517,14 @@ def _adam_without_bias_correction_error(params: Any, grads: Any, **hyperparamete
 def _sgd_nesterov_old_order_step(
     param: Any, grad: Any, state: Any = None, **hyperparameters: Any
 ) -> tuple[Any, Any]:
-    """torch.optim.SGD, except Nesterov in the order of the book's Nesterov before 2021 (still
-    in most copies): the velocity first, then θ with the NEW velocity::
+    """torch.optim.SGD, except Nesterov in the order of the book's published Nesterov (and of
+    chainer's NesterovAG, which it follows): the velocity first, then θ with the NEW velocity::
 
         v ← μ·v − lr·g;   θ ← θ + μ²·v − (1 + μ)·lr·g
 
     With v = −lr·b (torch's buffer: b ← μ·b + g, b₁ = g) that is θ ← θ − lr·(μ²·b + (1 + μ)·g).
-    torch, and the book since, update θ first, with the OLD velocity: θ ← θ − lr·(μ²·b_old +
-    (1 + μ)·g) = θ − lr·(g + μ·b), exactly torch's rule. The old order differs by lr·μ²·(b −
+    torch, like Bengio et al. (2012), updates θ with the OLD velocity: θ ← θ − lr·(μ²·b_old +
+    (1 + μ)·g) = θ − lr·(g + μ·b), exactly torch's rule. The book's order differs by lr·μ²·(b −
     b_old) = lr·μ²·((μ − 1)·b_old + g) in exact arithmetic: not a rounding matter."""
     new_param, new = optim.sgd_step(param, grad, state, **hyperparameters)
     if not hyperparameters.get("nesterov", False):
@@ -910,7 +910,7 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
-        "SGD Nesterov updates θ with the new velocity (the book's pre-2021 order)",
+        "SGD Nesterov updates θ with the new velocity (the book's published order)",
         "sgd",
         "matches_torch",
         trajectory_variant(

@@ -3,6 +3,7 @@
 dev       fast iteration (default on a workstation)
 ci        derandomized, so a CI run is reproducible (default when ``CI`` is set)
 thorough  many examples, for a nightly job or before a release
+mutation  derandomized and small, for the thousands of reruns of mutation testing (nox -s mutation)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 
 PROFILE_VARIABLE = "REFCNN_PROFILE"
+MUTATION_EXAMPLES = 20  # a mutant that survives 20 derandomized examples gets a sharper property
 
 _COMMON: dict[str, Any] = {
     "deadline": None,
@@ -31,6 +33,9 @@ def register_profiles() -> str:
     settings.register_profile("dev", max_examples=15, **_COMMON)
     settings.register_profile("ci", max_examples=100, derandomize=True, database=None, **_COMMON)
     settings.register_profile("thorough", max_examples=1000, **_COMMON)
+    settings.register_profile(
+        "mutation", max_examples=MUTATION_EXAMPLES, derandomize=True, database=None, **_COMMON
+    )
     name = selected_profile()
     settings.load_profile(name)
     return name
