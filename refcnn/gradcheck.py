@@ -74,6 +74,8 @@ def numerical_jacobian(f: Callable[[Array], Array], x: Array, h: float | None = 
         step = np.zeros_like(x)
         step[index] = h
         columns.append((np.ravel(f(x + step)) - np.ravel(f(x - step))) / (2.0 * h))
+    if not columns:  # an empty x: a Jacobian with no columns
+        return np.zeros((np.size(f(x)), 0), dtype=x.dtype)
     return np.stack(columns, axis=1)
 
 

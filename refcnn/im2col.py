@@ -42,21 +42,6 @@ from refcnn.geometry import FloatArray, WindowGeometry, check_float_array, windo
 Block = tuple[slice, slice]  # (rows, columns) of a 2-D grid
 
 
-def _window_slices(geometry: WindowGeometry, i: int, j: int) -> tuple[slice, slice]:
-    """Rows and columns of the PADDED image that kernel tap (i, j) reads, for all windows.
-
-    The padded-array form of :func:`tap_blocks` (the book's col2im pads, then crops); kept for
-    :mod:`refcnn.testing.bugzoo`, whose broken col2im is written that way.
-    """
-    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
-    oh, ow = geometry.output_size
-    top, left = i * dh, j * dw
-    return (
-        slice(top, top + sh * (oh - 1) + 1, sh),
-        slice(left, left + sw * (ow - 1) + 1, sw),
-    )
-
-
 def _axis_block(
     length: int, out: int, offset: int, stride: int, before: int
 ) -> tuple[slice, slice]:

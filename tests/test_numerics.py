@@ -55,3 +55,53 @@ def test_step_follows_the_documented_rule() -> None:
     assert gradcheck.central_difference_step(np.float32, 8.0) == pytest.approx(
         8 * np.cbrt(2.0**-24)
     )
+
+
+# Exact cases: integer inputs and a power-of-two step make every difference quotient exact, so
+# these compare with ==; a Jacobian's layout, the step passed through and the default step rule
+# are each pinned down.
+
+A = np.array([[1.0, 2.0, -3.0], [4.0, -5.0, 6.0]])  # not square: a transposed Jacobian cannot fit
+
+
+def test_numerical_jacobian_of_a_linear_map_is_its_matrix_exactly() -> None:
+    x = np.array([1.0, -2.0, 3.0])
+    assert np.array_equal(gradcheck.numerical_jacobian(lambda v: A @ v, x, h=2.0**-10), A)
+    square = A[:, :2]  # (2, 2), not symmetric: rows and columns must not be swapped
+    assert np.array_equal(gradcheck.numerical_jacobian(lambda v: square @ v, x[:2], 0.5), square)
+
+
+def test_the_given_step_is_the_one_used() -> None:
+    """For a cubic the central quotient is f'(x) + h²·f'''/6: 3x² + h² for x³, exact here."""
+    x = np.array([[1.0, -2.0], [3.0, 0.0]])
+    cube_sum = lambda v: float(np.sum(v**3))  # noqa: E731
+    assert np.array_equal(gradcheck.numerical_gradient(cube_sum, x, 0.5), 3 * x**2 + 0.25)
+    v = np.array([[1.0, 0.0], [0.0, -1.0]])
+    d = gradcheck.directional_derivative(cube_sum, x, v, 0.5)
+    assert d == float(np.sum((3 * x**2 + 0.25) * v))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_default_step_is_the_documented_rule_for_the_input(dtype: type) -> None:
+    """Without h, every helper uses central_difference_step(x.dtype, max|x|) bit for bit."""
+    x = np.array([0.5, -4.0, 2.0], dtype=dtype)  # max |x| = 4 > 1: the scale matters
+    v = np.array([1.0, 0.5, -1.0], dtype=dtype)
+    h = gradcheck.central_difference_step(dtype, 4.0)
+    assert h == float(np.cbrt(np.finfo(dtype).eps / 2.0)) * 4.0
+    smooth = lambda y: float(np.sum(np.sin(y)))  # noqa: E731
+    assert gradcheck.directional_derivative(smooth, x, v) == gradcheck.directional_derivative(
+        smooth, x, v, h
+    )
+    jacobian = gradcheck.numerical_jacobian(np.sin, x)
+    assert np.array_equal(jacobian, gradcheck.numerical_jacobian(np.sin, x, h))
+    assert np.array_equal(
+        gradcheck.numerical_gradient(smooth, x), gradcheck.numerical_gradient(smooth, x, h)
+    )
+
+
+def test_empty_inputs_have_empty_derivatives() -> None:
+    empty = np.zeros((0,))
+    assert gradcheck.directional_derivative(lambda v: float(np.sum(v)), empty, empty) == 0.0
+    assert gradcheck.numerical_gradient(lambda v: float(np.sum(v)), empty).shape == (0,)
+    jacobian = gradcheck.numerical_jacobian(np.sin, empty.astype(np.float32))
+    assert (jacobian.shape, jacobian.dtype) == ((0, 0), np.float32)

@@ -39,7 +39,7 @@ from refcnn.geometry import (
     check_same_dtype,
     pooling_geometry,
 )
-from refcnn.im2col import axis_taps, col2im_with_geometry, im2col_with_geometry, taps
+from refcnn.im2col import axis_taps, taps
 
 IntArray = NDArray[np.integer[Any]]
 
@@ -71,27 +71,6 @@ def _upstream_batch(grad_out: object, x: FloatArray, expected: tuple[int, ...]) 
     if upstream.shape != shape:
         raise ValueError(f"grad_out.shape={upstream.shape}, but the output has shape {shape}")
     return upstream[np.newaxis] if x.ndim == 3 else upstream
-
-
-def _windows(x: FloatArray, geometry: PoolingGeometry) -> FloatArray:
-    """Every window as a row: (N, OH, OW, C, KH·KW), padding (and ceil overhang) read as 0.
-
-    The book's im2col view of pooling; the ops below do not need it (they loop over taps), but
-    :mod:`refcnn.testing.conventions` builds the book's zero-padded max pooling on it.
-    """
-    n, c = x.shape[:2]
-    oh, ow = geometry.output_size
-    return im2col_with_geometry(x, geometry.windows).reshape(n, oh, ow, c, -1)
-
-
-def _scatter_windows(
-    rows: FloatArray, shape: tuple[int, ...], geometry: PoolingGeometry
-) -> FloatArray:
-    """Adjoint of :func:`_windows`: add every window row back into an (N, C, H, W) array."""
-    n, c, h, w = shape
-    return col2im_with_geometry(
-        rows.reshape(-1, rows.shape[3] * rows.shape[4]), (n, c, h, w), geometry.windows
-    )
 
 
 # --- max_pool2d ---------------------------------------------------------------------------------

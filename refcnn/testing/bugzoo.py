@@ -36,27 +36,28 @@ from refcnn.functional.normalization import (
 from refcnn.functional.pooling import (
     _as_batch,
     _like_input,
-    _scatter_windows,
     _upstream_batch,
-    _windows,
     avg_pool2d,
     avg_pool2d_backward,
 )
 from refcnn.functional.softmax import softmax, softmax_backward
 from refcnn.geometry import (
+    WindowGeometry,
     check_grad_out,
     int_pair,
     normalize_padding,
     pooling_geometry,
     window_geometry,
 )
-from refcnn.im2col import _window_slices, col2im, im2col
+from refcnn.im2col import col2im, im2col
 from refcnn.optim import _effective_grad
 from refcnn.testing import catalog
 from refcnn.testing.catalog import optimizers as optim_catalog
 from refcnn.testing.catalog.losses import _as_indices
 from refcnn.testing.catalog.pooling import _max_pool_out_magnitude, _max_pool_roundings
 from refcnn.testing.conventions import (
+    _scatter_windows,
+    _windows,
     adam_error,
     adam_step_with_step_size,
     trajectory_variant,
@@ -120,6 +121,18 @@ def _model_for(op: str, forward: KwargsMap = _same, backward: KwargsMap = _same)
 
 
 # --- col2im that assigns --------------------------------------------------------------------------
+
+
+def _window_slices(geometry: WindowGeometry, i: int, j: int) -> tuple[slice, slice]:
+    """Rows and columns of the PADDED image that kernel tap (i, j) reads, for all windows: the
+    book's col2im pads, then crops (refcnn clips to the input instead: im2col.tap_blocks)."""
+    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
+    oh, ow = geometry.output_size
+    top, left = i * dh, j * dw
+    return (
+        slice(top, top + sh * (oh - 1) + 1, sh),
+        slice(left, left + sw * (ow - 1) + 1, sw),
+    )
 
 
 def col2im_assigning(

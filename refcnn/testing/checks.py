@@ -207,17 +207,18 @@ def adjoint(spec: OpSpec, sample: Sample) -> None:
 
 
 def matches_definition(spec: OpSpec, sample: Sample) -> None:
-    """The vectorised forward equals the op's direct definition (plain nested sums)."""
+    """The vectorised forward equals the op's direct definition (plain nested sums), in the
+    sample's dtype and in float32: both keep the input's dtype."""
     if spec.definition is None:
         raise TypeError(f"{spec.name} has no direct definition")
-    fast = spec.forward(**sample.inputs, **sample.kwargs)
-    slow = spec.definition(**sample.inputs, **sample.kwargs)
-    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(
-        spec, sample.inputs, sample.kwargs, sample.dtype
-    )
-    assert_within_bound(
-        fast, slow, bound, Context(sample, "matches_definition", "out", "im2col path vs definition")
-    )
+    for each in {sample.dtype: sample, "float32": sample.with_dtype("float32")}.values():
+        fast = spec.forward(**each.inputs, **each.kwargs)
+        slow = spec.definition(**each.inputs, **each.kwargs)
+        bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(
+            spec, each.inputs, each.kwargs, each.dtype
+        )
+        context = Context(each, "matches_definition", "out", "vectorised path vs definition")
+        assert_within_bound(fast, slow, bound, context, expected_dtype=each.dtype)
 
 
 def float32_tracks_float64(spec: OpSpec, sample: Sample) -> None:

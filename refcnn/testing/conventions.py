@@ -52,22 +52,17 @@ from refcnn.functional.normalization import (
     batch_norm,
     batch_norm_backward,
 )
-from refcnn.functional.pooling import (
-    _as_batch,
-    _like_input,
-    _scatter_windows,
-    _upstream_batch,
-    _windows,
-)
+from refcnn.functional.pooling import _as_batch, _like_input, _upstream_batch
 from refcnn.functional.softmax import softmax
 from refcnn.geometry import (
     FloatArray,
+    PoolingGeometry,
     check_float_tensor,
     check_grad_out,
     check_same_dtype,
     pooling_geometry,
 )
-from refcnn.im2col import col2im, im2col
+from refcnn.im2col import col2im, col2im_with_geometry, im2col, im2col_with_geometry
 from refcnn.optim import _effective_grad
 from refcnn.testing import catalog
 from refcnn.testing.catalog import losses as losses_catalog
@@ -80,6 +75,24 @@ from refcnn.testing.tolerance import LIBRARY_ROUNDINGS as L
 from refcnn.testing.tolerance import Formula
 
 Array = NDArray[np.float64]
+
+
+def _windows(x: FloatArray, geometry: PoolingGeometry) -> FloatArray:
+    """Every pooling window as a row: (N, OH, OW, C, KH·KW), padding (and ceil overhang) read
+    as 0: the book's im2col view of pooling (refcnn's pooling loops over taps instead)."""
+    n, c = x.shape[:2]
+    oh, ow = geometry.output_size
+    return im2col_with_geometry(x, geometry.windows).reshape(n, oh, ow, c, -1)
+
+
+def _scatter_windows(
+    rows: FloatArray, shape: tuple[int, ...], geometry: PoolingGeometry
+) -> FloatArray:
+    """Adjoint of :func:`_windows`: add every window row back into an (N, C, H, W) array."""
+    n, c, h, w = shape
+    return col2im_with_geometry(
+        rows.reshape(-1, rows.shape[3] * rows.shape[4]), (n, c, h, w), geometry.windows
+    )
 
 
 @dataclass(frozen=True)
