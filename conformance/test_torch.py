@@ -34,3 +34,10 @@ def test_matches_torch(spec: Any, dtype: str, data: Any) -> None:
 )
 def test_matches_torch_on_edge_case(spec: Any, case: Any, dtype: str) -> None:
     checks.matches_torch(spec, spec.edge_sample(case.id, dtype))
+
+
+@pytest.mark.parametrize("spec", TORCH_OPS)
+@given(data=st.data())
+def test_defaults_match_torch(spec: Any, data: Any) -> None:
+    """Every keyword left out: refcnn's defaults against torch's own (float64 is enough)."""
+    checks.defaults_match_torch(spec, data.draw(samples(spec, "small"), label="sample"))

@@ -17,8 +17,12 @@ gradient scales with it: a loss is usually the last node of a graph (upstream 1)
 (a weighted sum of losses).
 
 Class axis: logits of shape (N, C, d1, …) (or (C,) for one unbatched sample), class-index
-targets (N, d1, …) (or ()), probability targets shaped like the logits. Integer targets are
-class indices, floating targets are probabilities (torch decides the same way, by dtype).
+targets (N, d1, …) (or ()), probability targets shaped like the logits. refcnn decides by dtype:
+integer targets are class indices, floating targets are probabilities (and must then have the
+logits' shape and dtype). torch decides by shape: a target shaped like the logits is
+probabilities (and must be floating), any other shape class indices (int64 or uint8). A target
+that both accept is read the same way by both; the rules differ only in which calls raise, and
+with which error.
 
 Stable forms (no overflow, no log 0)::
 

@@ -603,6 +603,62 @@ def matches_torch(spec: OpSpec, sample: Sample) -> None:
     matches_candidate(spec, sample, Torch("cpu"), check="matches_torch")
 
 
+# --- keyword defaults ---------------------------------------------------------------------------
+# The samples pass every keyword argument, so a default value is exercised only here.
+
+
+def _keyword_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def _split_defaults(spec: OpSpec, sample: Sample) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the sample's keywords that have no default, the keywords the defaults stand for)."""
+    defaults = _keyword_defaults(spec.forward)
+    required = {k: v for k, v in sample.kwargs.items() if k not in defaults}
+    meant = {**required, **{k: v for k, v in defaults.items() if k in sample.kwargs}}
+    return required, meant
+
+
+def defaults_match_torch(spec: OpSpec, sample: Sample) -> None:
+    """Called with only its required keywords, the op computes what torch does with only those:
+    refcnn's defaults are torch's. A call the defaults make invalid must fail in both."""
+    from refcnn.testing.adapters.torch_adapter import Torch
+
+    required, meant = _split_defaults(spec, sample)
+    try:
+        expected = spec.forward(**sample.inputs, **required)
+    except ValueError:
+        try:
+            Torch("cpu").forward(spec, sample.inputs, required)
+        except (ValueError, RuntimeError, IndexError):  # torch's errors for a bad geometry
+            return
+        raise AssertionError(
+            f"{spec.name} rejects its defaults on {sample.describe()}, torch does not"
+        ) from None
+    actual = Torch("cpu").forward(spec, sample.inputs, required)
+    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, meant, sample.dtype)
+    context = Context(sample, "defaults_match_torch", "out", "torch vs refcnn, keyword defaults")
+    assert_within_bound(actual, expected, bound, context, expected_dtype=sample.dtype)
+
+
+def backward_defaults_match_forward(spec: OpSpec, sample: Sample) -> None:
+    """The backward's keyword defaults are the forward's: with only the required keywords it
+    returns exactly what it returns with the forward's defaults written out."""
+    if spec.backward is None:
+        raise TypeError(f"{spec.name} has no backward")
+    required, meant = _split_defaults(spec, sample)
+    try:
+        upstream = sample.random(spec.forward(**sample.inputs, **required).shape, "upstream")
+    except ValueError:
+        return  # the defaults do not fit this sample's input
+    implicit = spec.backward_dict(upstream, sample.inputs, required)
+    explicit = spec.backward_dict(upstream, sample.inputs, meant)
+    for name, value in explicit.items():
+        context = Context(sample, "backward_defaults", f"grad_{name}", "implicit vs explicit")
+        assert_within_bound(implicit[name], value, 0.0, context, expected_dtype=sample.dtype)
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 
@@ -641,6 +697,7 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (matches_definition, "definition", "small"),
     (float32_tracks_float64, None, "small"),
     # invariants: no reference values needed
+    (backward_defaults_match_forward, "backward", "small"),
     (upstream_linearity, "backward", "small"),
     (no_mutation, None, "small"),
     (repeatable, None, "small"),

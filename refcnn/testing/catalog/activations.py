@@ -23,6 +23,7 @@ overflows).
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -210,6 +211,23 @@ def _activation(
             r"grad_out.dtype=float32 differs from x.dtype=float64",
         ),
     )
+    # every real-valued hyperparameter is validated by name, in the forward and the backward
+    signature = inspect.signature(forward).parameters
+    real_names = [
+        name
+        for name, parameter in signature.items()
+        if name in required or isinstance(parameter.default, float)
+    ]
+    hyperparameter_errors = tuple(
+        ErrorCase(
+            f"{name} a string{suffix}",
+            {**valid, name: "1", **extra},
+            TypeError,
+            rf"{name} must be a real number, got {name}='1'",
+        )
+        for name in real_names
+        for suffix, extra in (("", {}), (" (backward)", {"grad_out": ArraySpec((2, 3))}))
+    )
     large_case = _everywhere("large |x| (overflow safety)", large, **required)
     return OpSpec(
         name=name,
@@ -231,7 +249,7 @@ def _activation(
         fill={"x": _fill(kinks)},
         docs="docs/activations.md",
         edge_cases=(large_case, *edge_cases),
-        error_cases=generic_errors + error_cases,
+        error_cases=generic_errors + hyperparameter_errors + error_cases,
         known_deviations=known_deviations,
         per_sample=lambda sample: ("x",) if sample.inputs["x"].ndim >= 1 else (),  # elementwise
         not_applicable={"adjoint": f"{name} is nonlinear in x"},
@@ -355,12 +373,6 @@ HARDTANH = _activation(
             {"x": ArraySpec((3,)), "min_val": 1.0, "max_val": -1.0},
             ValueError,
             r"min_val cannot be greater than max_val.*min_val=1.0, max_val=-1.0",
-        ),
-        ErrorCase(
-            "min_val a string",
-            {"x": ArraySpec((3,)), "min_val": "-1"},
-            TypeError,
-            r"min_val must be a real number, got min_val='-1'",
         ),
     ),
 )

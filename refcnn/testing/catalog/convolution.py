@@ -51,11 +51,16 @@ def _im2col_lengths(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dic
     return {"out": 0, "grad_x": kh * kw}
 
 
-def _torch_im2col(x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> Any:
+def _torch_im2col(x: Any, kernel_size: Any, **kwargs: Any) -> Any:
+    """F.unfold, with refcnn's padding forms applied first; a keyword not given keeps
+    F.unfold's default (what the defaults check compares refcnn's with)."""
     import torch.nn.functional as F
 
-    padded = _torch_pad(x, padding, kernel_size, dilation, stride)
-    blocks = F.unfold(padded, kernel_size, dilation=dilation, padding=0, stride=stride)
+    window = {k: v for k, v in kwargs.items() if k in ("stride", "dilation")}
+    padded = _torch_pad(
+        x, kwargs.get("padding", 0), kernel_size, window.get("dilation", 1), window.get("stride", 1)
+    )
+    blocks = F.unfold(padded, kernel_size, padding=0, **window)
     n, features, windows = blocks.shape
     return blocks.transpose(1, 2).reshape(n * windows, features)  # book layout: (N·L, C·KH·KW)
 
@@ -199,19 +204,18 @@ def _conv2d_lengths(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dic
     }
 
 
-def _torch_conv2d(
-    x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int
-) -> Any:
+def _torch_conv2d(x: Any, weight: Any, bias: Any, **kwargs: Any) -> Any:
     """torch's own padding for int, pair, 'same' and 'valid' (so its convention is what is
-    tested); per-side padding, which torch's conv does not take, through F.pad."""
+    tested); per-side padding, which torch's conv does not take, through F.pad. A keyword not
+    given keeps F.conv2d's default (what the defaults check compares refcnn's with)."""
     import torch.nn.functional as F
 
+    padding = kwargs.get("padding")
     if isinstance(padding, tuple) and len(padding) == 4:
-        x = _torch_pad(x, padding, tuple(weight.shape[2:]), dilation, stride)
-        padding = 0
-    return F.conv2d(
-        x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups
-    )
+        window = (kwargs.get("dilation", 1), kwargs.get("stride", 1))
+        x = _torch_pad(x, padding, tuple(weight.shape[2:]), *window)
+        kwargs = {**kwargs, "padding": 0}
+    return F.conv2d(x, weight, bias, **kwargs)
 
 
 def _conv_params(**overrides: Any) -> dict[str, Any]:

@@ -201,10 +201,11 @@ def _flatten_layout(params: Params) -> Layout:
     }
 
 
-def _torch_flatten(x: Any, start_dim: int, end_dim: int) -> Any:
+def _torch_flatten(x: Any, **kwargs: Any) -> Any:
+    """nn.Flatten, whose defaults (start_dim=1, end_dim=-1) refcnn's flatten has."""
     import torch
 
-    return torch.flatten(x, start_dim, end_dim)
+    return torch.nn.Flatten(**kwargs)(x)
 
 
 def _flatten_error(case_id: str, error: type[Exception], match: str, **arguments: Any) -> ErrorCase:
@@ -423,12 +424,16 @@ def _dropout_roundings(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> 
     return {"out": 4, "grad_x": 4}
 
 
-def _torch_dropout(x: Any, mask: Any, p: float, training: bool) -> Any:
+def _torch_dropout(x: Any, mask: Any, p: float, **kwargs: Any) -> Any:
     """torch's own F.dropout where it is deterministic (eval, p = 0, p = 1); otherwise the
     formula it applies, x·(mask / (1 − p)), with the given mask instead of one it draws
-    (checked against F.dropout: equal bitwise for the mask it drew, gradient included)."""
+    (checked against F.dropout: equal bitwise for the mask it drew, gradient included).
+    ``training`` not given is F.dropout's default."""
+    import inspect
+
     import torch.nn.functional as F
 
+    training = kwargs.get("training", inspect.signature(F.dropout).parameters["training"].default)
     if not training or p in (0.0, 1.0):
         return F.dropout(x, p, training=training)
     return x * (mask / (1 - p))

@@ -1332,6 +1332,12 @@ def _regression_error_cases(**extra: Any) -> tuple[ErrorCase, ...]:
             ValueError,
             r"grad_out.shape=\(2, 3\), but the loss \(reduction='none'\) has shape \(3, 2\)",
         ),
+        ErrorCase(
+            "float32 grad_out for float64 prediction (backward)",
+            {**valid, "grad_out": ArraySpec((), "float32")},
+            TypeError,
+            r"grad_out.dtype=float32 differs from prediction.dtype=float64",
+        ),
     )
 
 

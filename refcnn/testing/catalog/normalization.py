@@ -400,12 +400,12 @@ def _batch_norm_grad_magnitudes(
 
 
 def _torch_batch_norm(
-    x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any, training: bool, eps: float
+    x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any, **kwargs: Any
 ) -> Any:
     """The adapter hands over fresh tensors: torch's in-place buffer update touches only them."""
     import torch.nn.functional as F
 
-    return F.batch_norm(x, running_mean, running_var, weight, bias, training=training, eps=eps)
+    return F.batch_norm(x, running_mean, running_var, weight, bias, **kwargs)
 
 
 def _bn_params(training: bool, **overrides: Any) -> dict[str, Any]:
@@ -695,13 +695,13 @@ def _running_stats_magnitude(
     )
 
 
-def _torch_running_stats(x: Any, running_mean: Any, running_var: Any, momentum: float) -> Any:
+def _torch_running_stats(x: Any, running_mean: Any, running_var: Any, **kwargs: Any) -> Any:
     """F.batch_norm(training=True) on CLONES of the buffers, which it updates in place."""
     import torch
     import torch.nn.functional as F
 
     mean, var = running_mean.clone(), running_var.clone()
-    F.batch_norm(x, mean, var, training=True, momentum=momentum)
+    F.batch_norm(x, mean, var, training=True, **kwargs)  # momentum: F.batch_norm's default
     return torch.stack([mean, var])
 
 
@@ -841,11 +841,11 @@ def _layer_norm_grad_magnitudes(
 
 
 def _torch_layer_norm(
-    x: Any, weight: Any, bias: Any, normalized_shape: tuple[int, ...], eps: float
+    x: Any, weight: Any, bias: Any, normalized_shape: int | tuple[int, ...], **kwargs: Any
 ) -> Any:
     import torch.nn.functional as F
 
-    return F.layer_norm(x, list(normalized_shape), weight, bias, eps=eps)
+    return F.layer_norm(x, list(_as_shape(normalized_shape)), weight, bias, **kwargs)
 
 
 def _ln_params(**overrides: Any) -> dict[str, Any]:
@@ -1023,7 +1023,7 @@ def _group_norm_grad_magnitudes(
     return {"x": grad_x.reshape(x.shape), **affine}
 
 
-def _torch_group_norm(x: Any, weight: Any, bias: Any, num_groups: int, eps: float) -> Any:
+def _torch_group_norm(x: Any, weight: Any, bias: Any, num_groups: int, **kwargs: Any) -> Any:
     """torch 2.13 (CPU) cannot differentiate group_norm w.r.t. bias when weight is None
     ("RuntimeError: tensor does not have a device"); a weight of ones is the same function, and
     x̂·1 is exact, so it stands in for None there (forward and gradients bit-identical)."""
@@ -1032,7 +1032,7 @@ def _torch_group_norm(x: Any, weight: Any, bias: Any, num_groups: int, eps: floa
 
     if weight is None and bias is not None:
         weight = torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
-    return F.group_norm(x, num_groups, weight, bias, eps=eps)
+    return F.group_norm(x, num_groups, weight, bias, **kwargs)
 
 
 def _gn_params(**overrides: Any) -> dict[str, Any]:

@@ -247,12 +247,10 @@ def _max_pool_grad_magnitudes(upstream: Any, x: Any, **kwargs: Any) -> dict[str,
     return {"x": max_pool2d_backward(np.abs(upstream), x, **kwargs)}
 
 
-def _torch_max_pool2d(
-    x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
-) -> Any:
+def _torch_max_pool2d(x: Any, kernel_size: Any, **kwargs: Any) -> Any:
     import torch.nn.functional as F
 
-    return F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return F.max_pool2d(x, kernel_size, **kwargs)  # F.max_pool2d's defaults for the others
 
 
 def _max_params(**overrides: Any) -> dict[str, Any]:
@@ -501,20 +499,10 @@ def _avg_pool_grad_magnitudes(upstream: Any, x: Any, **kwargs: Any) -> dict[str,
     return {"x": np.abs(avg_pool2d_backward(np.abs(upstream), x, **kwargs))}
 
 
-def _torch_avg_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: Any,
-) -> Any:
+def _torch_avg_pool2d(x: Any, kernel_size: Any, **kwargs: Any) -> Any:
     import torch.nn.functional as F
 
-    return F.avg_pool2d(
-        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
-    )
+    return F.avg_pool2d(x, kernel_size, **kwargs)  # F.avg_pool2d's defaults for the others
 
 
 def _avg_params(**overrides: Any) -> dict[str, Any]:
