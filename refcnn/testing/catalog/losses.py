@@ -90,6 +90,7 @@ still far inside the smooth region of every loss here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -1482,6 +1483,21 @@ def _binary_params(**overrides: Any) -> dict[str, Any]:
     return {**params, **overrides}
 
 
+def _in_backward_too(cases: tuple[ErrorCase, ...]) -> tuple[ErrorCase, ...]:
+    """Each forward case again through the backward (a 0-d upstream, 'mean'): the backward
+    validates its inputs itself and must name them as the forward does."""
+    backward = tuple(
+        dataclasses.replace(
+            case,
+            id=f"{case.id} (backward)",
+            arguments={**case.arguments, "grad_out": np.asarray(0.3)},
+        )
+        for case in cases
+        if "grad_out" not in case.arguments and "reduction" not in case.arguments
+    )
+    return cases + backward
+
+
 def _binary_error_cases(name: str) -> tuple[ErrorCase, ...]:
     inside = np.full((2, 4), 0.5)
     valid: dict[str, Any] = {name: inside, "target": np.full((2, 4), 0.25)}
@@ -1516,6 +1532,12 @@ def _binary_error_cases(name: str) -> tuple[ErrorCase, ...]:
             {**valid, "weight": np.ones(4, np.float32)},
             TypeError,
             rf"weight.dtype=float32 differs from {name}.dtype=float64",
+        ),
+        ErrorCase(
+            f"float32 grad_out for float64 {name} (backward)",
+            {**valid, "grad_out": np.asarray(0.3, np.float32)},
+            TypeError,
+            rf"grad_out.dtype=float32 differs from {name}.dtype=float64",
         ),
     )
 
@@ -1559,34 +1581,36 @@ BINARY_CROSS_ENTROPY = OpSpec(
             checks=("matches_torch",),
         ),
     ),
-    error_cases=(
-        *_binary_error_cases("probabilities"),
-        ErrorCase(
-            "probability above 1",
-            {"probabilities": np.array([0.5, 1.5]), "target": np.array([1.0, 0.0])},
-            ValueError,
-            r"probabilities must lie in \[0, 1\] \(torch: all elements of input should be between "
-            r"0 and 1\), got probabilities\[\(1,\)\]=1.5",
-        ),
-        ErrorCase(
-            "negative probability",
-            {"probabilities": np.array([-0.1, 0.5]), "target": np.array([1.0, 0.0])},
-            ValueError,
-            r"probabilities must lie in \[0, 1\]",
-        ),
-        ErrorCase(
-            "NaN probability",
-            {"probabilities": np.array([0.5, np.nan]), "target": np.array([1.0, 0.0])},
-            ValueError,
-            r"probabilities must lie in \[0, 1\].*got probabilities\[\(1,\)\]=nan",
-        ),
-        ErrorCase(
-            "target outside [0, 1]",
-            {"probabilities": np.array([0.5, 0.5]), "target": np.array([1.0, 2.0])},
-            ValueError,
-            r"target must lie in \[0, 1\] \(torch: all elements of target should be between 0 "
-            r"and 1\), got target\[\(1,\)\]=2.0",
-        ),
+    error_cases=_in_backward_too(
+        (
+            *_binary_error_cases("probabilities"),
+            ErrorCase(
+                "probability above 1",
+                {"probabilities": np.array([0.5, 1.5]), "target": np.array([1.0, 0.0])},
+                ValueError,
+                r"probabilities must lie in \[0, 1\] \(torch: all elements of input should be "
+                r"between 0 and 1\), got probabilities\[\(1,\)\]=1.5",
+            ),
+            ErrorCase(
+                "negative probability",
+                {"probabilities": np.array([-0.1, 0.5]), "target": np.array([1.0, 0.0])},
+                ValueError,
+                r"probabilities must lie in \[0, 1\]",
+            ),
+            ErrorCase(
+                "NaN probability",
+                {"probabilities": np.array([0.5, np.nan]), "target": np.array([1.0, 0.0])},
+                ValueError,
+                r"probabilities must lie in \[0, 1\].*got probabilities\[\(1,\)\]=nan",
+            ),
+            ErrorCase(
+                "target outside [0, 1]",
+                {"probabilities": np.array([0.5, 0.5]), "target": np.array([1.0, 2.0])},
+                ValueError,
+                r"target must lie in \[0, 1\] \(torch: all elements of target should be between 0 "
+                r"and 1\), got target\[\(1,\)\]=2.0",
+            ),
+        )
     ),
 )
 
@@ -1635,24 +1659,26 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = OpSpec(
             },
         ),
     ),
-    error_cases=(
-        *_binary_error_cases("logits"),
-        ErrorCase(
-            "pos_weight that does not broadcast",
-            {"logits": np.zeros((2, 4)), "target": np.zeros((2, 4)), "pos_weight": np.ones(3)},
-            ValueError,
-            r"pos_weight.shape=\(3,\) does not broadcast to logits.shape=\(2, 4\)",
-        ),
-        ErrorCase(
-            "float32 pos_weight for float64 logits",
-            {
-                "logits": np.zeros((2, 4)),
-                "target": np.zeros((2, 4)),
-                "pos_weight": np.ones(4, np.float32),
-            },
-            TypeError,
-            r"pos_weight.dtype=float32 differs from logits.dtype=float64",
-        ),
+    error_cases=_in_backward_too(
+        (
+            *_binary_error_cases("logits"),
+            ErrorCase(
+                "pos_weight that does not broadcast",
+                {"logits": np.zeros((2, 4)), "target": np.zeros((2, 4)), "pos_weight": np.ones(3)},
+                ValueError,
+                r"pos_weight.shape=\(3,\) does not broadcast to logits.shape=\(2, 4\)",
+            ),
+            ErrorCase(
+                "float32 pos_weight for float64 logits",
+                {
+                    "logits": np.zeros((2, 4)),
+                    "target": np.zeros((2, 4)),
+                    "pos_weight": np.ones(4, np.float32),
+                },
+                TypeError,
+                r"pos_weight.dtype=float32 differs from logits.dtype=float64",
+            ),
+        )
     ),
 )
 
