@@ -752,6 +752,12 @@ BATCH_NORM_RUNNING_STATS = OpSpec(
     ),
     error_cases=(
         _rs_error(
+            "x is 1-D",
+            ValueError,
+            r"x must be at least 2-D \(N, C, \*\), got x.shape=\(3,\)",
+            x=ArraySpec((3,)),
+        ),
+        _rs_error(
             "one value per channel",
             ValueError,
             r"Expected more than 1 value per channel.*x.shape=\(1, 3\)",
