@@ -128,7 +128,7 @@ def softmin(x: FloatArray, dim: int) -> FloatArray:
     See docs/softmax.md.
     """
     x, _ = _check(x, dim)
-    return softmax(-x, dim)
+    return softmax(np.negative(x, out=np.empty_like(x)), dim)  # −x, still an array when 0-d
 
 
 def softmin_backward(grad_out: FloatArray, x: FloatArray, dim: int) -> FloatArray:
@@ -139,7 +139,8 @@ def softmin_backward(grad_out: FloatArray, x: FloatArray, dim: int) -> FloatArra
     See docs/softmax.md.
     """
     x, _ = _check(x, dim)
-    return -softmax_backward(grad_out, -x, dim)
+    grad = softmax_backward(grad_out, np.negative(x, out=np.empty_like(x)), dim)
+    return np.negative(grad, out=grad)
 
 
 # --- the definitions, written independently (oracles for small shapes) --------------------------

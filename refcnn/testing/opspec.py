@@ -54,6 +54,25 @@ class ErrorCase:
         }
 
 
+def in_backward_too(
+    cases: tuple[ErrorCase, ...], upstream: Callable[[Mapping[str, Any]], Any]
+) -> tuple[ErrorCase, ...]:
+    """The forward error cases, and each again through the backward with the upstream
+    ``upstream(arguments)`` (None: that case cannot be posed to the backward). A backward
+    validates its inputs itself and must raise, and name them, as the forward does."""
+    backward = []
+    for case in cases:
+        if "grad_out" in case.arguments:
+            continue  # a backward case already
+        grad_out = upstream(case.arguments)
+        if grad_out is not None:
+            arguments = {**case.arguments, "grad_out": grad_out}
+            backward.append(
+                dataclasses.replace(case, id=f"{case.id} (backward)", arguments=arguments)
+            )
+    return cases + tuple(backward)
+
+
 @dataclass(frozen=True)
 class KnownDeviation:
     """A documented way a candidate departs from the exact function, as data (not a branch).
@@ -237,7 +256,7 @@ class OpSpec:
             values = fill(rng, shape, params)  # drawn even when replaced: streams stay aligned
             if arrays is not None and name in arrays:
                 values = np.asarray(arrays[name], dtype=np.float64).reshape(shape)
-            inputs[name] = values.astype(dtype)
+            inputs[name] = np.asarray(values).astype(dtype)  # a 0-d draw stays an array
         return Sample(
             op=self.name, params=dict(params), seed=seed, dtype=dtype, inputs=inputs, kwargs=kwargs
         )

@@ -237,6 +237,11 @@ FLATTEN = OpSpec(
     docs="docs/linear.md",
     edge_cases=(
         EdgeCase("NCHW to (N, C·H·W)", {"shape": (2, 3, 2, 2), "start_dim": 1, "end_dim": -1}),
+        EdgeCase(  # torch's values only: x ± h·v of a 0-d array is a scalar, not an array
+            "0-d x: a 1-element vector",
+            {"shape": (), "start_dim": 0, "end_dim": -1},
+            checks=("matches_torch",),
+        ),
         EdgeCase("everything (0, -1)", {"shape": (2, 3, 4), "start_dim": 0, "end_dim": -1}),
         EdgeCase("start = end: no change", {"shape": (2, 3, 4), "start_dim": 1, "end_dim": 1}),
         EdgeCase("middle dims, negative", {"shape": (2, 3, 4, 2), "start_dim": -3, "end_dim": -2}),
@@ -307,13 +312,15 @@ def _reshape_params(draw: Any, budget: str) -> dict[str, Any]:
 
 
 def _reshape_layout(params: Params) -> Layout:
-    return {"x": tuple(params["shape"])}, {"shape": tuple(params["target"])}
+    target = params["target"]  # an int is a 1-D target, as torch takes it
+    return {"x": tuple(params["shape"])}, {
+        "shape": target if isinstance(target, int) else tuple(target)
+    }
 
 
-def _torch_reshape(x: Any, shape: tuple[int, ...]) -> Any:
-    import torch
-
-    return torch.reshape(x, shape)
+def _torch_reshape(x: Any, shape: int | tuple[int, ...]) -> Any:
+    """Tensor.reshape, which (unlike torch.reshape) also takes an int, as refcnn.reshape does."""
+    return x.reshape(shape)
 
 
 def _reshape_error(case_id: str, error: type[Exception], match: str, **arguments: Any) -> ErrorCase:
@@ -344,6 +351,8 @@ RESHAPE = OpSpec(
         EdgeCase("(N, C·H·W) back to NCHW", {"shape": (2, 12), "target": (2, 3, 2, 2)}),
         EdgeCase("-1 first", {"shape": (2, 3, 4), "target": (-1, 4)}),
         EdgeCase("size-1 dims added", {"shape": (3, 2), "target": (1, 3, 1, 2)}),
+        EdgeCase("an int target: flat", {"shape": (3, 2), "target": 6}),
+        EdgeCase("an int target -1: flat", {"shape": (2, 2, 2), "target": -1}),
     ),
     error_cases=(
         _reshape_error(

@@ -100,7 +100,16 @@ from numpy.typing import NDArray
 
 from refcnn.functional import losses
 from refcnn.testing.catalog.softmax import LOG_SOFTMAX_MODEL
-from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params, Sample
+from refcnn.testing.opspec import (
+    ArraySpec,
+    EdgeCase,
+    ErrorCase,
+    Layout,
+    OpSpec,
+    Params,
+    Sample,
+    in_backward_too,
+)
 from refcnn.testing.tolerance import LIBRARY_ROUNDINGS, Formula
 
 Array = NDArray[np.float64]
@@ -922,8 +931,16 @@ def _index_edge_cases(scores: str) -> tuple[EdgeCase, ...]:
 
 
 def _reduction_error_cases(valid: Mapping[str, Any], scalar_grad: Any) -> tuple[ErrorCase, ...]:
-    """Cases every loss shares: an unknown reduction, a non-scalar upstream for 'mean'."""
+    """Cases every loss shares: an unknown reduction, a non-scalar upstream for 'mean', an
+    upstream of another dtype than the scores (``valid``'s first entry), which it names."""
+    scores = next(iter(valid))
     return (
+        ErrorCase(
+            "float32 grad_out (backward)",
+            {**valid, "grad_out": np.asarray(0.3, np.float32)},
+            TypeError,
+            rf"grad_out.dtype=float32 differs from {scores}.dtype=float64",
+        ),
         ErrorCase(
             "unknown reduction",
             {**valid, "reduction": "avg"},
@@ -1260,6 +1277,11 @@ SOFTMAX_WITH_LOSS = OpSpec(
         EdgeCase("one-hot t", _book_params(t="one-hot")),
         EdgeCase("batch of one", _book_params(batch=1, t="one-hot", scale=10.0)),
         EdgeCase("one class", _book_params(classes=1)),
+        EdgeCase(  # the backward is y·Σ_c t_c − t, not y − t, when rows do not sum to 1
+            "soft t whose rows do not sum to 1",
+            _book_params(t="one-hot"),
+            arrays={"t": [[0.5, 0.0, 0.25, 0.0], [0.0, 2.0, 0.0, 0.5], [0.1, 0.1, 0.1, 0.1]]},
+        ),
         EdgeCase(
             "large logits (±1000): stable, no log 0",
             _book_params(batch=2),
@@ -1297,6 +1319,24 @@ SOFTMAX_WITH_LOSS = OpSpec(
             ValueError,
             r"grad_out.shape=\(3,\), but the loss \(reduction='mean'\) has shape \(\)",
         ),
+        ErrorCase(
+            "float32 grad_out (backward)",
+            {"x": _LOGITS, "t": _INDICES, "grad_out": np.asarray(0.3, np.float32)},
+            TypeError,
+            r"grad_out.dtype=float32 differs from x.dtype=float64",
+        ),
+        ErrorCase(
+            "integer x",
+            {"x": ArraySpec((3, 4), "int64"), "t": _INDICES},
+            TypeError,
+            r"x must have a floating dtype, got x.dtype=int64",
+        ),
+        ErrorCase(
+            "float32 one-hot t for float64 x",
+            {"x": _LOGITS, "t": ArraySpec((3, 4), "float32")},
+            TypeError,
+            r"t.dtype=float32 differs from x.dtype=float64",
+        ),
     ),
 )
 
@@ -1332,12 +1372,6 @@ def _regression_error_cases(**extra: Any) -> tuple[ErrorCase, ...]:
             {**valid, "reduction": "none", "grad_out": ArraySpec((2, 3))},
             ValueError,
             r"grad_out.shape=\(2, 3\), but the loss \(reduction='none'\) has shape \(3, 2\)",
-        ),
-        ErrorCase(
-            "float32 grad_out for float64 prediction (backward)",
-            {**valid, "grad_out": ArraySpec((), "float32")},
-            TypeError,
-            r"grad_out.dtype=float32 differs from prediction.dtype=float64",
         ),
     )
 
@@ -1483,21 +1517,6 @@ def _binary_params(**overrides: Any) -> dict[str, Any]:
     return {**params, **overrides}
 
 
-def _in_backward_too(cases: tuple[ErrorCase, ...]) -> tuple[ErrorCase, ...]:
-    """Each forward case again through the backward (a 0-d upstream, 'mean'): the backward
-    validates its inputs itself and must name them as the forward does."""
-    backward = tuple(
-        dataclasses.replace(
-            case,
-            id=f"{case.id} (backward)",
-            arguments={**case.arguments, "grad_out": np.asarray(0.3)},
-        )
-        for case in cases
-        if "grad_out" not in case.arguments and "reduction" not in case.arguments
-    )
-    return cases + backward
-
-
 def _binary_error_cases(name: str) -> tuple[ErrorCase, ...]:
     inside = np.full((2, 4), 0.5)
     valid: dict[str, Any] = {name: inside, "target": np.full((2, 4), 0.25)}
@@ -1532,12 +1551,6 @@ def _binary_error_cases(name: str) -> tuple[ErrorCase, ...]:
             {**valid, "weight": np.ones(4, np.float32)},
             TypeError,
             rf"weight.dtype=float32 differs from {name}.dtype=float64",
-        ),
-        ErrorCase(
-            f"float32 grad_out for float64 {name} (backward)",
-            {**valid, "grad_out": np.asarray(0.3, np.float32)},
-            TypeError,
-            rf"grad_out.dtype=float32 differs from {name}.dtype=float64",
         ),
     )
 
@@ -1581,36 +1594,34 @@ BINARY_CROSS_ENTROPY = OpSpec(
             checks=("matches_torch",),
         ),
     ),
-    error_cases=_in_backward_too(
-        (
-            *_binary_error_cases("probabilities"),
-            ErrorCase(
-                "probability above 1",
-                {"probabilities": np.array([0.5, 1.5]), "target": np.array([1.0, 0.0])},
-                ValueError,
-                r"probabilities must lie in \[0, 1\] \(torch: all elements of input should be "
-                r"between 0 and 1\), got probabilities\[\(1,\)\]=1.5",
-            ),
-            ErrorCase(
-                "negative probability",
-                {"probabilities": np.array([-0.1, 0.5]), "target": np.array([1.0, 0.0])},
-                ValueError,
-                r"probabilities must lie in \[0, 1\]",
-            ),
-            ErrorCase(
-                "NaN probability",
-                {"probabilities": np.array([0.5, np.nan]), "target": np.array([1.0, 0.0])},
-                ValueError,
-                r"probabilities must lie in \[0, 1\].*got probabilities\[\(1,\)\]=nan",
-            ),
-            ErrorCase(
-                "target outside [0, 1]",
-                {"probabilities": np.array([0.5, 0.5]), "target": np.array([1.0, 2.0])},
-                ValueError,
-                r"target must lie in \[0, 1\] \(torch: all elements of target should be between 0 "
-                r"and 1\), got target\[\(1,\)\]=2.0",
-            ),
-        )
+    error_cases=(
+        *_binary_error_cases("probabilities"),
+        ErrorCase(
+            "probability above 1",
+            {"probabilities": np.array([0.5, 1.5]), "target": np.array([1.0, 0.0])},
+            ValueError,
+            r"probabilities must lie in \[0, 1\] \(torch: all elements of input should be "
+            r"between 0 and 1\), got probabilities\[\(1,\)\]=1.5",
+        ),
+        ErrorCase(
+            "negative probability",
+            {"probabilities": np.array([-0.1, 0.5]), "target": np.array([1.0, 0.0])},
+            ValueError,
+            r"probabilities must lie in \[0, 1\]",
+        ),
+        ErrorCase(
+            "NaN probability",
+            {"probabilities": np.array([0.5, np.nan]), "target": np.array([1.0, 0.0])},
+            ValueError,
+            r"probabilities must lie in \[0, 1\].*got probabilities\[\(1,\)\]=nan",
+        ),
+        ErrorCase(
+            "target outside [0, 1]",
+            {"probabilities": np.array([0.5, 0.5]), "target": np.array([1.0, 2.0])},
+            ValueError,
+            r"target must lie in \[0, 1\] \(torch: all elements of target should be between 0 "
+            r"and 1\), got target\[\(1,\)\]=2.0",
+        ),
     ),
 )
 
@@ -1659,38 +1670,47 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = OpSpec(
             },
         ),
     ),
-    error_cases=_in_backward_too(
-        (
-            *_binary_error_cases("logits"),
-            ErrorCase(
-                "pos_weight that does not broadcast",
-                {"logits": np.zeros((2, 4)), "target": np.zeros((2, 4)), "pos_weight": np.ones(3)},
-                ValueError,
-                r"pos_weight.shape=\(3,\) does not broadcast to logits.shape=\(2, 4\)",
-            ),
-            ErrorCase(
-                "float32 pos_weight for float64 logits",
-                {
-                    "logits": np.zeros((2, 4)),
-                    "target": np.zeros((2, 4)),
-                    "pos_weight": np.ones(4, np.float32),
-                },
-                TypeError,
-                r"pos_weight.dtype=float32 differs from logits.dtype=float64",
-            ),
-        )
+    error_cases=(
+        *_binary_error_cases("logits"),
+        ErrorCase(
+            "pos_weight that does not broadcast",
+            {"logits": np.zeros((2, 4)), "target": np.zeros((2, 4)), "pos_weight": np.ones(3)},
+            ValueError,
+            r"pos_weight.shape=\(3,\) does not broadcast to logits.shape=\(2, 4\)",
+        ),
+        ErrorCase(
+            "float32 pos_weight for float64 logits",
+            {
+                "logits": np.zeros((2, 4)),
+                "target": np.zeros((2, 4)),
+                "pos_weight": np.ones(4, np.float32),
+            },
+            TypeError,
+            r"pos_weight.dtype=float32 differs from logits.dtype=float64",
+        ),
     ),
 )
 
-OPS: tuple[OpSpec, ...] = (
-    CROSS_ENTROPY,
-    CROSS_ENTROPY_PROBS,
-    NLL_LOSS,
-    SOFTMAX_WITH_LOSS,
-    MSE_LOSS,
-    L1_LOSS,
-    SMOOTH_L1_LOSS,
-    HUBER_LOSS,
-    BINARY_CROSS_ENTROPY,
-    BINARY_CROSS_ENTROPY_WITH_LOGITS,
+
+def _scalar_upstream(arguments: Mapping[str, Any]) -> Any:
+    """A 0-d upstream: every loss's default reduction is 'mean' (cases that set another are
+    not posed to the backward)."""
+    return None if "reduction" in arguments else np.asarray(0.3)
+
+
+# Every loss's forward error cases run through its backward too.
+OPS: tuple[OpSpec, ...] = tuple(
+    dataclasses.replace(spec, error_cases=in_backward_too(spec.error_cases, _scalar_upstream))
+    for spec in (
+        CROSS_ENTROPY,
+        CROSS_ENTROPY_PROBS,
+        NLL_LOSS,
+        SOFTMAX_WITH_LOSS,
+        MSE_LOSS,
+        L1_LOSS,
+        SMOOTH_L1_LOSS,
+        HUBER_LOSS,
+        BINARY_CROSS_ENTROPY,
+        BINARY_CROSS_ENTROPY_WITH_LOGITS,
+    )
 )

@@ -7,6 +7,7 @@ entry's roundings say which of its terms it uses.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,15 @@ from refcnn.functional.normalization import (
     layer_norm,
     layer_norm_backward,
 )
-from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params
+from refcnn.testing.opspec import (
+    ArraySpec,
+    EdgeCase,
+    ErrorCase,
+    Layout,
+    OpSpec,
+    Params,
+    in_backward_too,
+)
 from refcnn.testing.tolerance import Formula
 
 Array = NDArray[np.float64]
@@ -793,7 +802,9 @@ def _layer_norm_layout(params: Mapping[str, Any]) -> Layout:
         "weight": normalized if params["weight"] else None,
         "bias": normalized if params["bias"] else None,
     }
-    return shapes, {"normalized_shape": normalized, "eps": params["eps"]}
+    # torch also takes an int for one normalised axis; the edge case below passes one
+    shape_argument = normalized[0] if params.get("int_shape") else normalized
+    return shapes, {"normalized_shape": shape_argument, "eps": params["eps"]}
 
 
 def _as_shape(normalized_shape: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -870,7 +881,9 @@ LAYER_NORM = OpSpec(
         "adjoint": "nonlinear in x: divides by each sample's standard deviation",
     },
     per_sample=lambda sample: (
-        ("x",) if sample.inputs["x"].ndim > len(sample.kwargs["normalized_shape"]) else ()
+        ("x",)
+        if sample.inputs["x"].ndim > len(_as_shape(sample.kwargs["normalized_shape"]))
+        else ()
     ),
     family="normalization",
     kind="layer",
@@ -901,8 +914,18 @@ LAYER_NORM = OpSpec(
             "one value per group: x̂ = 0, y = bias", _ln_params(leading=(2, 3), normalized=(1,))
         ),
         EdgeCase("no affine", _ln_params(weight=False, bias=False)),
+        EdgeCase(
+            "normalized_shape an int (one axis)",
+            _ln_params(leading=(3, 2), normalized=(5,), int_shape=True),
+        ),
     ),
     error_cases=(
+        _ln_error(
+            "grad_out of another shape (backward)",
+            ValueError,
+            r"grad_out.shape=\(2, 6, 3\), but the output has x's shape \(2, 6, 3, 2\)",
+            grad_out=ArraySpec((2, 6, 3)),
+        ),
         _ln_error(
             "normalized_shape not the trailing dims",
             ValueError,
@@ -1138,10 +1161,23 @@ GROUP_NORM = OpSpec(
     ),
 )
 
+
+def _upstream_like_x(arguments: Mapping[str, Any]) -> Any:
+    """An upstream shaped like x (the output), when x is a well-formed array placeholder."""
+    x = arguments.get("x")
+    return ArraySpec(x.shape) if isinstance(x, ArraySpec) and x.dtype == "float64" else None
+
+
+# The layers' forward error cases run through their backward too; the running-statistics
+# update has no backward.
 OPS: tuple[OpSpec, ...] = (
-    BATCH_NORM_TRAIN,
-    BATCH_NORM_EVAL,
+    *(
+        dataclasses.replace(spec, error_cases=in_backward_too(spec.error_cases, _upstream_like_x))
+        for spec in (BATCH_NORM_TRAIN, BATCH_NORM_EVAL)
+    ),
     BATCH_NORM_RUNNING_STATS,
-    LAYER_NORM,
-    GROUP_NORM,
+    *(
+        dataclasses.replace(spec, error_cases=in_backward_too(spec.error_cases, _upstream_like_x))
+        for spec in (LAYER_NORM, GROUP_NORM)
+    ),
 )
