@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from refcnn.geometry import WindowGeometry, window_geometry
-from refcnn.im2col import tap_blocks, taps
+from refcnn.im2col import col2im, tap_blocks, taps
 
 
 @st.composite
@@ -58,3 +59,12 @@ def test_tap_blocks_list_exactly_the_windows_inside_and_their_pixels(
     assert [(i, j) for i, j, _, _ in taps(geometry)] == [
         (i, j) for i in range(kh) for j in range(kw)
     ]
+
+
+def test_col2im_names_an_input_shape_that_is_not_four_integers() -> None:
+    col = np.zeros((9, 9))
+    for bad in [(1, 1, 5, 5.0), (1, 1, 5), (1, 1, 5, 5, 1)]:
+        with pytest.raises(
+            ValueError, match=r"input_shape must be \(N, C, H, W\), got input_shape"
+        ):
+            col2im(col, bad, 3)

@@ -120,7 +120,13 @@ IM2COL = OpSpec(
             "x is 3-D",
             {"x": ArraySpec((2, 5, 5)), "kernel_size": 3},
             ValueError,
-            r"x must be 4-D .*shape=\(2, 5, 5\)",
+            r"x must be 4-D \(N, C, H, W\), got x.shape=\(2, 5, 5\)",
+        ),
+        ErrorCase(
+            "grad_out (col) 1-D (backward)",
+            {"x": ArraySpec((1, 1, 5, 5)), "kernel_size": 3, "grad_out": ArraySpec((9,))},
+            ValueError,
+            r"col must be 2-D \(N·OH·OW, C·KH·KW\), got col.shape=\(9,\)",
         ),
         ErrorCase(
             "integer x",

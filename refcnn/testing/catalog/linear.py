@@ -497,6 +497,19 @@ DROPOUT = OpSpec(
         EdgeCase("4-D, p = 0.2", _dropout_case(shape=(2, 3, 2, 2), p=0.2)),
     ),
     error_cases=(
+        _dropout_error("p a bool", TypeError, r"p must be a real number, got p=True", p=True),
+        _dropout_error(
+            "grad_out a list (backward)",
+            TypeError,
+            r"grad_out must be a numpy.ndarray, got list",
+            grad_out=[[0.5, 0.5, 0.5]] * 2,
+        ),
+        _dropout_error(
+            "float32 grad_out (backward)",
+            TypeError,
+            r"grad_out.dtype=float32 differs from x.dtype=float64",
+            grad_out=ArraySpec((2, 3), "float32"),
+        ),
         _dropout_error(
             "p above 1",
             ValueError,
