@@ -2,9 +2,10 @@
 
 Reads the per-file result files mutmut leaves under mutants/ and the reviewed list of equivalent
 mutants (mutation/equivalent.txt: ``mutant_name  # why no test can tell it apart``). The score
-of a module is detected / (mutants − equivalent), where detected = killed + timed out (a mutant
-that makes the suite hang is caught: the suite does not pass). Every surviving mutant is listed
-with its diff.
+of a module is detected / (checked − equivalent), where detected = killed + timed out (a mutant
+that makes the suite hang is caught: the suite does not pass) and checked leaves out the mutants
+a stopped run did not reach, which are counted separately. Every surviving mutant is listed with
+its diff.
 
     python mutation/report.py [--wall-time SECONDS] [--require 0.95]
 
@@ -78,7 +79,7 @@ def summarise(
         counts = Counter(statuses.values())
         equivalent_here = [n for n, s in statuses.items() if n in equivalent and s not in DETECTED]
         detected = sum(counts[s] for s in DETECTED)
-        judged = len(statuses) - len(equivalent_here)
+        judged = len(statuses) - len(equivalent_here) - counts["not checked"]
         modules.append(
             {
                 "module": source,
@@ -94,7 +95,7 @@ def summarise(
             }
         )
         for name, status in statuses.items():
-            if status not in DETECTED and name not in equivalent:
+            if status not in DETECTED and status != "not checked" and name not in equivalent:
                 survivors.append({"mutant": name, "module": source, "status": status})
     return modules, survivors, stale
 
@@ -113,7 +114,7 @@ def write(
     total.update(
         {k: sum(int(m[k]) for m in modules) for k in ("suspicious", "not_checked")}  # type: ignore[call-overload]
     )
-    judged = total["mutants"] - total["equivalent"]
+    judged = total["mutants"] - total["equivalent"] - total["not_checked"]
     score = (total["killed"] + total["timeout"]) / judged if judged else 1.0
     lines = [
         "# Mutation testing",
@@ -123,24 +124,39 @@ def write(
         "conformance tests under the derandomized `mutation` hypothesis profile). "
         "docs/mutation.md says how it runs and how to read this.",
         "",
-        f"**Score: {score:.1%}** of {judged} non-equivalent mutants detected "
+        f"**Score: {score:.1%}** of the {judged} non-equivalent mutants checked "
         f"({total['killed']} killed, {total['timeout']} timed out; {total['survived']} survived, "
-        f"{total['no_tests']} reached by no test, {total['suspicious']} suspicious, "
-        f"{total['not_checked']} not checked; {total['equivalent']} reviewed as equivalent).",
+        f"{total['no_tests']} reached by no test, {total['suspicious']} suspicious; "
+        f"{total['equivalent']} reviewed as equivalent).",
     ]
+    if total["not_checked"]:
+        lines += [
+            "",
+            f"**Incomplete run: {total['not_checked']} of {total['mutants']} mutants not checked** "
+            "(the run was stopped; `nox -s mutation` goes on where it stopped). The scores below "
+            "are over the mutants checked so far.",
+        ]
     if wall_time is not None:
         lines.append(f"Wall time of the run: {wall_time / 60:.1f} min.")
     lines += [
         "",
-        "| module | mutants | killed | timeout | survived | no tests | equivalent | score |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | not checked | killed | timeout | survived | no tests | equivalent "
+        "| score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for m in modules:
         lines.append(
-            f"| `{m['module']}` | {m['mutants']} | {m['killed']} | {m['timeout']} | "
-            f"{m['survived']} | {m['no_tests']} | {m['equivalent']} | {float(m['score']):.1%} |"  # type: ignore[arg-type]
+            f"| `{m['module']}` | {m['mutants']} | {m['not_checked']} | {m['killed']} | "
+            f"{m['timeout']} | {m['survived']} | {m['no_tests']} | {m['equivalent']} | "
+            f"{float(m['score']):.1%} |"  # type: ignore[arg-type]
         )
     lines += ["", f"## Surviving mutants ({len(survivors)})", ""]
+    lines += [
+        "Each as of the run that last checked it: mutmut keeps a result until the function "
+        "changes, so a property added later kills a listed mutant only once it is rerun "
+        "(`nox -s mutation -- NAME ...`).",
+        "",
+    ]
     if not survivors:
         lines.append("None.")
     for s in survivors:

@@ -304,6 +304,12 @@ def _error_cases() -> tuple[ErrorCase, ...]:
         ),
         ErrorCase("float dim", {"x": x, "dim": 1.0}, TypeError, r"dim must be an int, got dim=1.0"),
         ErrorCase(
+            "grad_out a list (backward)",
+            {"x": x, "dim": 1, "grad_out": [[0.5, 0.5, 0.5]] * 2},
+            TypeError,
+            r"grad_out must be a numpy.ndarray, got list",
+        ),
+        ErrorCase(
             "grad_out of the wrong shape (backward)",
             {"grad_out": ArraySpec((3, 2)), "x": x, "dim": 1},
             ValueError,
