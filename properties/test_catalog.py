@@ -5,7 +5,6 @@ Adding an op to the catalog adds its cases to these tests; no test function is w
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refcnn.testing import catalog, checks
-from refcnn.testing.compare import Context, assert_within_bound
 from refcnn.testing.strategies import samples
 
 PROPERTY_CHECKS = checks.PROPERTY_CHECKS
@@ -54,27 +52,3 @@ def test_property_on_edge_case(check: Callable[..., None], spec: Any, case: Any)
 )
 def test_bad_input_raises_documented_error(spec: Any, case: Any) -> None:
     checks.raises_documented_error(spec, case)
-
-
-@pytest.mark.parametrize(
-    "spec", [pytest.param(spec, id=spec.name) for spec in catalog.with_capability("definition")]
-)
-@given(data=st.data())
-def test_definition_and_forward_share_their_defaults(spec: Any, data: Any) -> None:
-    """The samples pass every keyword; called with only the required ones, the op and its
-    direct definition must still compute the same thing (a default that differs shows)."""
-    sample = data.draw(samples(spec, "small"), label="sample")
-    parameters = inspect.signature(spec.forward).parameters
-    defaults = {k: p.default for k, p in parameters.items() if p.default is not p.empty}
-    required = {k: v for k, v in sample.kwargs.items() if k not in defaults}
-    try:
-        fast = spec.forward(**sample.inputs, **required)
-    except ValueError:  # the drawn geometry needs its padding or stride: the defaults reject it
-        with pytest.raises(ValueError):
-            spec.definition(**sample.inputs, **required)
-        return
-    slow = spec.definition(**sample.inputs, **required)
-    meant = {**required, **{k: v for k, v in defaults.items() if k in sample.kwargs}}
-    bound = 2 * spec.tolerance.forward_bound(spec, sample.inputs, meant, sample.dtype)
-    context = Context(sample, "definition_defaults", "out", "forward vs definition, defaults")
-    assert_within_bound(fast, slow, bound, context, expected_dtype=sample.dtype)

@@ -642,6 +642,28 @@ def defaults_match_torch(spec: OpSpec, sample: Sample) -> None:
     assert_within_bound(actual, expected, bound, context, expected_dtype=sample.dtype)
 
 
+def definition_defaults_match_forward(spec: OpSpec, sample: Sample) -> None:
+    """Called with only the required keywords, the op and its direct definition compute the
+    same thing: their defaults agree. A call the defaults make invalid must fail in both."""
+    if spec.definition is None:
+        raise TypeError(f"{spec.name} has no direct definition")
+    required, meant = _split_defaults(spec, sample)
+    try:
+        fast = spec.forward(**sample.inputs, **required)
+    except ValueError:
+        try:
+            spec.definition(**sample.inputs, **required)
+        except ValueError:
+            return
+        raise AssertionError(
+            f"{spec.name} rejects its defaults on {sample.describe()}, its definition does not"
+        ) from None
+    slow = spec.definition(**sample.inputs, **required)
+    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, meant, sample.dtype)
+    context = Context(sample, "definition_defaults", "out", "forward vs definition, defaults")
+    assert_within_bound(fast, slow, bound, context, expected_dtype=sample.dtype)
+
+
 def backward_defaults_match_forward(spec: OpSpec, sample: Sample) -> None:
     """The backward's keyword defaults are the forward's: with only the required keywords it
     returns exactly what it returns with the forward's defaults written out."""
@@ -695,6 +717,7 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (full_jacobian_fd, "backward", "tiny"),
     (adjoint, "linear", "small"),
     (matches_definition, "definition", "small"),
+    (definition_defaults_match_forward, "definition", "small"),
     (float32_tracks_float64, None, "small"),
     # invariants: no reference values needed
     (backward_defaults_match_forward, "backward", "small"),
@@ -745,9 +768,9 @@ def check_gradient(op: str, /, seed: int = 0, **arguments: Any) -> None:
     # the bounds read the keyword arguments the catalog passes: fill in the forward's defaults
     # for those not given (the catalog's smallest example names them)
     _, catalog_kwargs = spec.layout(hypothesis.find(spec.params("small"), lambda _: True))
-    for parameter in inspect.signature(spec.forward).parameters.values():
-        if parameter.name in catalog_kwargs and parameter.default is not inspect.Parameter.empty:
-            arguments.setdefault(parameter.name, parameter.default)
+    for name, default in _keyword_defaults(spec.forward).items():
+        if name in catalog_kwargs:
+            arguments.setdefault(name, default)
     sample = Sample(
         op=op,
         params={},
