@@ -218,6 +218,8 @@ def matches_definition(spec: OpSpec, sample: Sample) -> None:
             spec, each.inputs, each.kwargs, each.dtype
         )
         context = Context(each, "matches_definition", "out", "vectorised path vs definition")
+        if np.asarray(slow).dtype != np.dtype(each.dtype):
+            fail(context, f"the definition's out.dtype={np.asarray(slow).dtype}, not {each.dtype}")
         assert_within_bound(fast, slow, bound, context, expected_dtype=each.dtype)
 
 
@@ -612,73 +614,94 @@ def _keyword_defaults(function: Callable[..., Any]) -> dict[str, Any]:
     return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
-def _split_defaults(spec: OpSpec, sample: Sample) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the sample's keywords that have no default, the keywords the defaults stand for)."""
+def _default_variants(spec: OpSpec, sample: Sample) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(keywords given, keywords they stand for) pairs: every defaulted keyword left out at
+    once, then each alone (a default may matter only next to another keyword: avg_pool2d's
+    count_include_pad only with padding)."""
     defaults = _keyword_defaults(spec.forward)
-    required = {k: v for k, v in sample.kwargs.items() if k not in defaults}
-    meant = {**required, **{k: v for k, v in defaults.items() if k in sample.kwargs}}
-    return required, meant
+    omissible = [k for k in sample.kwargs if k in defaults]
+    variants = []
+    for left_out in [omissible, *([k] for k in omissible)] if omissible else []:
+        given = {k: v for k, v in sample.kwargs.items() if k not in left_out}
+        variants.append((given, {**sample.kwargs, **{k: defaults[k] for k in left_out}}))
+    return variants
+
+
+def _forward_with_defaults(
+    spec: OpSpec,
+    sample: Sample,
+    check: str,
+    other: Callable[[dict[str, Any]], Any],
+    other_name: str,
+    other_errors: tuple[type[Exception], ...],
+) -> None:
+    """refcnn's forward and ``other`` called with keywords left out compute the same."""
+    for given, meant in _default_variants(spec, sample):
+        try:
+            expected = spec.forward(**sample.inputs, **given)
+        except ValueError:  # the defaults do not fit this sample's geometry: other must agree
+            try:
+                other(given)
+            except other_errors:
+                continue
+            raise AssertionError(
+                f"{spec.name} rejects keywords {given} on {sample.describe()}, "
+                f"{other_name} does not"
+            ) from None
+        bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(
+            spec, sample.inputs, meant, sample.dtype
+        )
+        context = Context(sample, check, "out", f"{other_name} vs refcnn, keywords {given}")
+        assert_within_bound(other(given), expected, bound, context, expected_dtype=sample.dtype)
 
 
 def defaults_match_torch(spec: OpSpec, sample: Sample) -> None:
-    """Called with only its required keywords, the op computes what torch does with only those:
-    refcnn's defaults are torch's. A call the defaults make invalid must fail in both."""
+    """With keywords left out (all defaulted ones at once, then each alone), the op computes
+    what torch computes with the same keywords left out: refcnn's defaults are torch's."""
     from refcnn.testing.adapters.torch_adapter import Torch
 
-    required, meant = _split_defaults(spec, sample)
-    try:
-        expected = spec.forward(**sample.inputs, **required)
-    except ValueError:
-        try:
-            Torch("cpu").forward(spec, sample.inputs, required)
-        except (ValueError, RuntimeError, IndexError):  # torch's errors for a bad geometry
-            return
-        raise AssertionError(
-            f"{spec.name} rejects its defaults on {sample.describe()}, torch does not"
-        ) from None
-    actual = Torch("cpu").forward(spec, sample.inputs, required)
-    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, meant, sample.dtype)
-    context = Context(sample, "defaults_match_torch", "out", "torch vs refcnn, keyword defaults")
-    assert_within_bound(actual, expected, bound, context, expected_dtype=sample.dtype)
+    torch = Torch("cpu")
+
+    def other(given: dict[str, Any]) -> Any:
+        return torch.forward(spec, sample.inputs, given)
+
+    # torch's errors for a geometry its defaults make impossible
+    _forward_with_defaults(
+        spec, sample, "defaults_match_torch", other, "torch", (ValueError, RuntimeError, IndexError)
+    )
 
 
 def definition_defaults_match_forward(spec: OpSpec, sample: Sample) -> None:
-    """Called with only the required keywords, the op and its direct definition compute the
-    same thing: their defaults agree. A call the defaults make invalid must fail in both."""
-    if spec.definition is None:
+    """With keywords left out, the op and its direct definition compute the same thing: their
+    defaults agree. A call the defaults make invalid must fail in both."""
+    definition = spec.definition
+    if definition is None:
         raise TypeError(f"{spec.name} has no direct definition")
-    required, meant = _split_defaults(spec, sample)
-    try:
-        fast = spec.forward(**sample.inputs, **required)
-    except ValueError:
-        try:
-            spec.definition(**sample.inputs, **required)
-        except ValueError:
-            return
-        raise AssertionError(
-            f"{spec.name} rejects its defaults on {sample.describe()}, its definition does not"
-        ) from None
-    slow = spec.definition(**sample.inputs, **required)
-    bound = PAIRWISE_FACTOR * spec.tolerance.forward_bound(spec, sample.inputs, meant, sample.dtype)
-    context = Context(sample, "definition_defaults", "out", "forward vs definition, defaults")
-    assert_within_bound(fast, slow, bound, context, expected_dtype=sample.dtype)
+
+    def other(given: dict[str, Any]) -> Any:
+        return definition(**sample.inputs, **given)
+
+    _forward_with_defaults(
+        spec, sample, "definition_defaults", other, "the definition", (ValueError,)
+    )
 
 
 def backward_defaults_match_forward(spec: OpSpec, sample: Sample) -> None:
-    """The backward's keyword defaults are the forward's: with only the required keywords it
-    returns exactly what it returns with the forward's defaults written out."""
+    """The backward's keyword defaults are the forward's: with keywords left out it returns
+    exactly what it returns with the forward's defaults written out."""
     if spec.backward is None:
         raise TypeError(f"{spec.name} has no backward")
-    required, meant = _split_defaults(spec, sample)
-    try:
-        upstream = sample.random(spec.forward(**sample.inputs, **required).shape, "upstream")
-    except ValueError:
-        return  # the defaults do not fit this sample's input
-    implicit = spec.backward_dict(upstream, sample.inputs, required)
-    explicit = spec.backward_dict(upstream, sample.inputs, meant)
-    for name, value in explicit.items():
-        context = Context(sample, "backward_defaults", f"grad_{name}", "implicit vs explicit")
-        assert_within_bound(implicit[name], value, 0.0, context, expected_dtype=sample.dtype)
+    for given, meant in _default_variants(spec, sample):
+        try:
+            out = spec.forward(**sample.inputs, **given)
+        except ValueError:
+            continue  # the defaults do not fit this sample's input
+        upstream = sample.random(out.shape, "upstream")
+        implicit = spec.backward_dict(upstream, sample.inputs, given)
+        explicit = spec.backward_dict(upstream, sample.inputs, meant)
+        for name, value in explicit.items():
+            context = Context(sample, "backward_defaults", f"grad_{name}", f"keywords {given}")
+            assert_within_bound(implicit[name], value, 0.0, context, expected_dtype=sample.dtype)
 
 
 # --- bad input ----------------------------------------------------------------------------------
