@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import fcntl
 import functools
 import json
 import os
@@ -76,6 +77,16 @@ def check_run(target: str) -> CheckRun:
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}  # stderr and stdout in terminal order
     report = ROOT / REPORT_DIR
     written = (report / "check.md", report / "check.json")
+    # one run at a time in this folder, across processes (pytest's workers each render)
+    report.mkdir(exist_ok=True)
+    with open(report / ".generate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _locked_check_run(arguments, environment, report, written)
+
+
+def _locked_check_run(
+    arguments: list[str], environment: dict[str, str], report: Path, written: tuple[Path, Path]
+) -> CheckRun:
     saved = {path: path.read_bytes() for path in written if path.is_file()}
     try:
         done = subprocess.run(
