@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from refcnn.testing import records
+from refcnn.testing import mutation_order, records
 from refcnn.testing.profiles import register_profiles
 
 PROFILE = register_profiles()
@@ -74,12 +74,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests family by family (stable: in order of each family's first test), so that
     families complete one after another and the progress lines come throughout the run. Every
-    xdist worker sorts the same way, as xdist requires."""
+    xdist worker sorts the same way, as xdist requires. Under mutmut, the order of
+    :mod:`refcnn.testing.mutation_order` instead."""
     group = Grouping().group
     first: dict[str, int] = {}
     for index, item in enumerate(items):
         first.setdefault(group(item.nodeid), index)
     items.sort(key=lambda item: first[group(item.nodeid)])
+    mutant = mutation_order.mutant_under_test()
+    if mutant is not None:  # under mutmut: the cheapest, most relevant tests first (-x stops there)
+        key = mutation_order.sort_key_for_mutant(mutant, mutation_order.measured_durations())
+        items.sort(key=lambda item: key(item.nodeid))
 
 
 class Grouping:
