@@ -139,6 +139,49 @@ def test_maximize_is_descent_on_the_negated_gradient(name: str) -> None:
     np.testing.assert_array_equal(ascending[0], descending[0])
 
 
+@PARAMETRIZED
+def test_the_step_count_in_the_state_is_torchs(name: str) -> None:
+    """``state["step"]`` counts the steps taken, as torch's does (the trajectories the catalog
+    compares leave the scalar out; Adadelta and Adamax keep it without using it)."""
+    import torch
+
+    cls, hyperparameters, keys = CLASSES[name]
+    (theta,) = _arrays((3,))
+    mirror = torch.tensor(theta.copy(), requires_grad=True)
+    ours, theirs = (
+        cls([theta], **hyperparameters),
+        getattr(torch.optim, name)([mirror], **hyperparameters),
+    )
+    for _ in range(3):
+        grad = RNG.standard_normal(3)
+        ours.step([grad])
+        mirror.grad = torch.tensor(grad)
+        theirs.step()
+    if "step" in keys:
+        assert ours.state[0]["step"] == int(theirs.state[mirror]["step"]) == 3
+    else:
+        assert "step" not in ours.state[0] and "step" not in theirs.state[mirror]
+
+
+@PARAMETRIZED
+def test_a_step_function_without_hyperparameters_is_its_class_without_them(name: str) -> None:
+    """The pure ``<name>_step``'s keyword defaults are its constructor's, bit for bit over four
+    steps (the catalog compares the constructors' defaults with torch's; the classes pass every
+    hyperparameter to the step function, so its own defaults need this test)."""
+    cls = CLASSES[name][0]
+    (theta,) = _arrays((2, 3))
+    param, state = theta.copy(), None
+    optimizer = cls([theta])
+    for _ in range(4):
+        grad = RNG.standard_normal((2, 3))
+        optimizer.step([grad])
+        param, state = cls.step_function(param, grad, state)
+    np.testing.assert_array_equal(param, theta)
+    assert state is not None and state.keys() == optimizer.state[0].keys()
+    for key, value in state.items():
+        np.testing.assert_array_equal(value, optimizer.state[0][key])
+
+
 STEP_FUNCTIONS: list[Callable[..., Any]] = [
     optim.sgd_step,
     optim.adagrad_step,

@@ -348,6 +348,46 @@ def no_mutation(spec: OpSpec, sample: Sample) -> None:
                 fail(context, f"{quantity} shares memory with input {name} (a view, not a copy)")
 
 
+def backward_rejects_a_bad_upstream(spec: OpSpec, sample: Sample) -> None:
+    """The backward validates the upstream gradient itself and names it: a list, the other
+    float dtype and a wrong shape each raise, with the message the op's own inputs get
+    (``grad_out must be a numpy.ndarray``; ``grad_out.dtype=float32 differs from
+    x.dtype=float64``, naming one of the op's inputs; ``grad_out.shape=(…)`` next to the
+    output's shape, or "0-D" for a scalar output). A backward that broadcast or cast a wrong
+    upstream would return a wrong gradient without a word."""
+    out = np.asarray(spec.forward(**sample.inputs, **sample.kwargs))
+    upstream, name = sample.random(out.shape, "upstream"), re.escape(spec.upstream_name)
+    other_dtype = "float32" if out.dtype == np.float64 else "float64"
+    wrong_shape = (1,) if out.ndim == 0 else (*out.shape[:-1], out.shape[-1] + 1)
+    output_shape = re.escape(str(out.shape)) if out.ndim else r"(\(\)|0-D)"
+    inputs = "|".join(re.escape(input_name) for input_name in sample.inputs)
+    bad_upstreams = (
+        (upstream.tolist(), TypeError, rf"{name} must be a numpy\.ndarray, got (list|float)"),
+        (
+            upstream.astype(other_dtype),
+            TypeError,
+            rf"{name}\.dtype={other_dtype} differs from ({inputs})\.dtype={out.dtype}",
+        ),
+        (
+            sample.random(wrong_shape, "wrong upstream"),
+            ValueError,
+            rf"(?=.*{name}\.shape={re.escape(str(wrong_shape))})(?=.*{output_shape})",
+        ),
+    )
+    context = Context(sample, "backward_rejects_a_bad_upstream", "error", "raised vs expected")
+    assert spec.backward is not None
+    for grad_out, error, match in bad_upstreams:
+        try:
+            spec.backward(grad_out, **sample.inputs, **sample.kwargs)
+        except error as raised:
+            if not re.search(match, str(raised)):
+                fail(context, f"raised {error.__name__}({str(raised)!r}), not matching {match!r}")
+            continue
+        except Exception as raised:
+            fail(context, f"raised {type(raised).__name__}({raised}), expected {error.__name__}")
+        fail(context, f"accepted a bad upstream: expected {error.__name__} matching {match!r}")
+
+
 def _read_only(value: Array) -> Array:
     frozen = np.array(value, copy=True)
     frozen.setflags(write=False)
@@ -745,6 +785,7 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     # invariants: no reference values needed
     (backward_defaults_match_forward, "backward", "small"),
     (upstream_linearity, "backward", "small"),
+    (backward_rejects_a_bad_upstream, "backward", "small"),
     (no_mutation, None, "small"),
     (repeatable, None, "small"),
     (batch_slices, "per_sample", "small"),

@@ -128,6 +128,8 @@ class OpSpec:
     params(budget) -> hypothesis strategy of params dicts; budget "small" or "tiny" (full
         Jacobians)
     definition: an independent forward written from the definition (small shapes only)
+    upstream_name: what the backward's error messages call the upstream gradient (im2col's
+        backward is col2im, whose argument is ``col``)
     linear_in: inputs in which the op is linear (affine: bias terms cancel in the adjoint check)
     polynomial_degree: total degree in all inputs together; central differences are exact
         (no truncation error) when it is at most 2
@@ -163,6 +165,7 @@ class OpSpec:
     tolerance: ToleranceModel
     backward: Callable[..., Any] | None = None
     differentiable: tuple[str, ...] = ()
+    upstream_name: str = "grad_out"
     linear_in: tuple[str, ...] = ()
     polynomial_degree: int | None = None
     definition: Callable[..., Array] | None = None
@@ -211,8 +214,13 @@ class OpSpec:
             )
         named: dict[str, Array] = {}
         for name, grad in zip(self.differentiable, grads, strict=True):
-            if inputs.get(name) is None:
-                continue  # an absent optional input (bias=None) has no gradient
+            if inputs.get(name) is None:  # an absent optional input (bias=None) ...
+                if grad is not None:  # ... has no gradient, as in torch
+                    raise TypeError(
+                        f"{self.name}.backward returned a gradient for {name}, which is None "
+                        f"(an absent input's gradient is None)"
+                    )
+                continue
             if grad is None:
                 raise TypeError(f"{self.name}.backward returned None for grad_{name}")
             named[name] = grad

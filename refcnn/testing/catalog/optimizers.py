@@ -1189,6 +1189,11 @@ NADAM = _optimizer(
 # --- RAdam --------------------------------------------------------------------------------------
 
 
+# β₂ for which the double expression of ρ₆ (refcnn's and torch's alike) is exactly 5.0: found by
+# bisecting ρ₆(β₂) = 5 and stepping through neighbouring doubles; the boundary of ``ρₜ > 5``.
+RADAM_BOUNDARY_BETA2 = 0.8397685748659791
+
+
 def _radam_rectifier(beta2: float, step: int) -> tuple[float, float] | None:
     """(r, its relative error count) when ρₜ > 5, None otherwise (the unrectified branch)."""
     correction2, r2 = _bias_correction(beta2, step)
@@ -1264,6 +1269,11 @@ RADAM = _optimizer(
             "torch's defaults: ρₜ passes 5 at step 6, rectified from then on", _problem_params()
         ),
         EdgeCase("β₂ = 0.5: ρ∞ = 3, never rectified", _problem_params(lr=0.1, betas=(0.9, 0.5))),
+        EdgeCase(
+            "ρₜ = 5 exactly at step 6 (β₂ = 0.8397685748659791): not rectified (ρₜ > 5), "
+            "rectified from step 7",
+            _problem_params(lr=0.1, betas=(0.9, RADAM_BOUNDARY_BETA2)),
+        ),
         EdgeCase(
             "decoupled weight decay, maximize",
             _problem_params(lr=0.1, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
