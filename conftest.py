@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from refcnn.testing import mutation_order, records
-from refcnn.testing.profiles import register_profiles
+from refcnn.testing.profiles import costly_examples, register_profiles
 
 PROFILE = register_profiles()
 
@@ -67,20 +67,25 @@ def pytest_report_header(config: pytest.Config) -> str:
     seeds = "derandomized" if chosen.derandomize else "random seed"
     return (
         f"refcnn: hypothesis profile {profile!r}: up to {chosen.max_examples} examples per "
-        f"property test (each op x check x dtype), plus the ops' edge cases; {seeds}"
+        f"property test (each op x check x dtype), {costly_examples(chosen.max_examples)} for "
+        f"the checks an op marks costly (the networks' full Jacobians), plus the ops' edge "
+        f"cases; {seeds}"
     )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the tests family by family (stable: in order of each family's first test), so that
-    families complete one after another and the progress lines come throughout the run. Every
+    """Run the tests family by family (stable: in order of each family's first test, a family
+    with costly tests first), so that families complete one after another and the progress
+    lines come throughout the run. Every
     xdist worker sorts the same way, as xdist requires. Under mutmut, the order of
     :mod:`refcnn.testing.mutation_order` instead."""
     group = Grouping().group
     first: dict[str, int] = {}
     for index, item in enumerate(items):
         first.setdefault(group(item.nodeid), index)
-    items.sort(key=lambda item: first[group(item.nodeid)])
+    costly = {group(item.nodeid) for item in items if item.name.startswith("test_costly_")}
+    # the family with the longest tests first, so that pytest-xdist's workers finish together
+    items.sort(key=lambda item: (group(item.nodeid) not in costly, first[group(item.nodeid)]))
     mutant = mutation_order.mutant_under_test()
     if mutant is not None:  # under mutmut: the cheapest, most relevant tests first (-x stops there)
         key = mutation_order.sort_key_for_mutant(mutant, mutation_order.measured_durations())

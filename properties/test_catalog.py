@@ -9,23 +9,32 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refcnn.testing import catalog, checks
+from refcnn.testing.profiles import costly_examples
 from refcnn.testing.strategies import samples
 
 PROPERTY_CHECKS = checks.PROPERTY_CHECKS
 
-CASES = [
-    pytest.param(check, spec, budget, id=f"{check.__name__}-{spec.name}")
+TRIPLES = [
+    (check, spec, budget)
     for check, capability, budget in PROPERTY_CHECKS
     for spec in (catalog.OPS if capability is None else catalog.with_capability(capability))
 ]
+CASES, COSTLY_CASES = (
+    [
+        pytest.param(check, spec, budget, id=f"{check.__name__}-{spec.name}")
+        for check, spec, budget in TRIPLES
+        if (check.__name__ in spec.costly_checks) == costly
+    ]
+    for costly in (False, True)
+)
 
 EDGE_CASES = [
     pytest.param(check, spec, case, id=f"{check.__name__}-{spec.name}-{case.id}")
-    for check, spec, _ in (p.values for p in CASES)
+    for check, spec, _ in TRIPLES
     for case in spec.edge_cases
     if case.applies_to(check.__name__)
 ]
@@ -34,6 +43,14 @@ EDGE_CASES = [
 @pytest.mark.parametrize(("check", "spec", "budget"), CASES)
 @given(data=st.data())
 def test_property(check: Callable[..., None], spec: Any, budget: str, data: Any) -> None:
+    check(spec, data.draw(samples(spec, budget), label="sample"))
+
+
+@pytest.mark.parametrize(("check", "spec", "budget"), COSTLY_CASES)
+@settings(max_examples=costly_examples(settings.default.max_examples))
+@given(data=st.data())
+def test_costly_property(check: Callable[..., None], spec: Any, budget: str, data: Any) -> None:
+    """A check that costs its op seconds per example (OpSpec.costly_checks), on fewer examples."""
     check(spec, data.draw(samples(spec, budget), label="sample"))
 
 

@@ -152,6 +152,9 @@ class OpSpec:
         relu); non-differentiable inputs use it for their domain (a dropout mask of 0/1)
     torch_forward(**torch_inputs, **kwargs) -> torch output; torch is imported inside it, so the
         catalog never imports torch
+    costly_checks: property checks that cost this op seconds per example and run with a share
+        of the profile's examples (profiles.costly_examples): the networks' full Jacobians, whose
+        layers each get the full count on their own
     """
 
     name: str
@@ -181,6 +184,7 @@ class OpSpec:
     translation_step: Callable[[Sample], tuple[tuple[int, int], dict[str, Any]] | None] | None = (
         None
     )
+    costly_checks: frozenset[str] = frozenset()
     docs: str | None = None
 
     @property

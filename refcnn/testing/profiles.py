@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 
 PROFILE_VARIABLE = "REFCNN_PROFILE"
 MUTATION_EXAMPLES = 20  # a mutant that survives 20 derandomized examples gets a sharper property
+COSTLY_SHARE = 4  # an op's costly checks (OpSpec.costly_checks) run 1/4 of the profile's examples
 
 _COMMON: dict[str, Any] = {
     "deadline": None,
@@ -26,6 +27,11 @@ _COMMON: dict[str, Any] = {
 def selected_profile() -> str:
     """``REFCNN_PROFILE`` if set, else ``ci`` when ``CI`` is set, else ``dev``."""
     return os.environ.get(PROFILE_VARIABLE) or ("ci" if os.environ.get("CI") else "dev")
+
+
+def costly_examples(max_examples: int) -> int:
+    """The examples of a check an op marks costly: a quarter of the profile's, at least 1."""
+    return max(1, max_examples // COSTLY_SHARE)
 
 
 def register_profiles() -> str:

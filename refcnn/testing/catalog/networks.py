@@ -944,6 +944,10 @@ def _entry(**fields: Any) -> OpSpec:
         tolerance=NETWORK_MODEL,
         docs="docs/networks.md",
         not_applicable=_NOT_APPLICABLE,
+        # A full Jacobian of a whole network is 2 forwards per parameter: about a second per
+        # example for DeepConvNet, so a quarter of the examples (every layer gets its own full
+        # Jacobian with all of them; the networks' directional check gets all of them too).
+        costly_checks=frozenset({"full_jacobian_fd"}),
         **fields,
     )
 
