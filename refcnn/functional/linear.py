@@ -151,8 +151,9 @@ def flatten(x: FloatArray, start_dim: int = 1, end_dim: int = -1) -> FloatArray:
 
     See docs/linear.md.
     """
+    target = _flattened_shape(x, start_dim, end_dim)  # validates x first: a list gets a TypeError
     # a copy, not numpy's view: a caller updating the result in place must not change x
-    return x.reshape(_flattened_shape(x, start_dim, end_dim)).copy()
+    return x.reshape(target).copy()
 
 
 def flatten_backward(
@@ -214,7 +215,8 @@ def reshape(x: FloatArray, shape: int | tuple[int, ...]) -> FloatArray:
 
     See docs/linear.md.
     """
-    return x.reshape(_target_shape(x, shape)).copy()  # a copy, not a view of x
+    target = _target_shape(x, shape)  # validates x first: a list gets refcnn's TypeError
+    return x.reshape(target).copy()  # a copy, not a view of x
 
 
 def reshape_backward(

@@ -388,6 +388,33 @@ def backward_rejects_a_bad_upstream(spec: OpSpec, sample: Sample) -> None:
         fail(context, f"accepted a bad upstream: expected {error.__name__} matching {match!r}")
 
 
+def inputs_must_be_arrays(spec: OpSpec, sample: Sample) -> None:
+    """Every array input given as a list (a float for a 0-d one) is refused by name, by the
+    forward and by the backward: ``TypeError: x must be a numpy.ndarray, got list``, raised
+    before any attribute of the list is touched (no AttributeError from three calls deep)."""
+    calls: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [("forward", spec.forward, ())]
+    if spec.backward is not None:
+        out = np.asarray(spec.forward(**sample.inputs, **sample.kwargs))
+        calls.append(("backward", spec.backward, (sample.random(out.shape, "upstream"),)))
+    for name, value in sample.inputs.items():
+        if not isinstance(value, np.ndarray):
+            continue
+        arguments = {**sample.inputs, name: value.tolist()}
+        given = type(value.tolist()).__name__
+        match = rf"{re.escape(name)} must be a numpy\.ndarray\b.*, got {given}"
+        for which, function, upstream in calls:
+            context = Context(sample, "inputs_must_be_arrays", name, f"{which} raised vs expected")
+            try:
+                function(*upstream, **arguments, **sample.kwargs)
+            except TypeError as raised:
+                if not re.search(match, str(raised)):
+                    fail(context, f"raised TypeError({str(raised)!r}), not matching {match!r}")
+                continue
+            except Exception as raised:
+                fail(context, f"raised {type(raised).__name__}({raised}), expected TypeError")
+            fail(context, f"accepted {name} as a list: expected TypeError matching {match!r}")
+
+
 def _read_only(value: Array) -> Array:
     frozen = np.array(value, copy=True)
     frozen.setflags(write=False)
@@ -786,6 +813,7 @@ PROPERTY_CHECKS: list[tuple[Callable[..., None], str | None, str]] = [
     (backward_defaults_match_forward, "backward", "small"),
     (upstream_linearity, "backward", "small"),
     (backward_rejects_a_bad_upstream, "backward", "small"),
+    (inputs_must_be_arrays, None, "small"),
     (no_mutation, None, "small"),
     (repeatable, None, "small"),
     (batch_slices, "per_sample", "small"),

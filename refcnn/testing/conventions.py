@@ -980,7 +980,7 @@ def im2col_transposed(
 def im2col_transposed_backward(grad_out: FloatArray, x: FloatArray, **geometry: Any) -> FloatArray:
     """col2im of the transposed gradient: every copy of a pixel sends its gradient home. The
     upstream is checked in ITS layout here (col2im would name the transposed shape)."""
-    col = check_float_tensor(grad_out, "col")
+    col, x = check_float_tensor(grad_out, "col"), check_float_tensor(x, "x")
     check_same_dtype("x", x, col=col)
     expected = im2col_transposed(x, **geometry).shape  # the forward's shape (small samples)
     if col.ndim == 2 and col.shape != expected:  # (col2im rejects the other ranks)

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from refcnn.functional.conv import conv2d, conv2d_backward, conv2d_direct
-from refcnn.geometry import check_same_dtype, int_pair, normalize_padding, window_geometry
+from refcnn.geometry import (
+    check_float_tensor,
+    check_same_dtype,
+    int_pair,
+    normalize_padding,
+    window_geometry,
+)
 from refcnn.im2col import col2im, im2col
 from refcnn.testing import strategies
 from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Sample
@@ -43,6 +49,7 @@ def _im2col_layout(params: Mapping[str, Any]) -> Layout:
 def _im2col_backward(grad_out: Any, x: Any, **geometry: Any) -> Any:
     """The backward of im2col is col2im: every copy of a pixel sends its gradient home. col2im
     knows x's shape only, so the dtype of x (the gradient's) is checked here."""
+    x = check_float_tensor(x, "x")
     gradient = col2im(grad_out, x.shape, **geometry)
     check_same_dtype("x", x, col=gradient)
     return gradient

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +22,15 @@ from refcnn.functional.linear import (
     reshape_backward,
 )
 from refcnn.geometry import normalize_dim
-from refcnn.testing.opspec import ArraySpec, EdgeCase, ErrorCase, Layout, OpSpec, Params
+from refcnn.testing.opspec import (
+    ArraySpec,
+    EdgeCase,
+    ErrorCase,
+    Layout,
+    OpSpec,
+    Params,
+    in_backward_too,
+)
 from refcnn.testing.tolerance import Multilinear
 
 # (largest rank, largest size per dimension) per budget; "tiny" keeps full Jacobians cheap.
@@ -369,6 +378,24 @@ RESHAPE = OpSpec(
         ),
         _reshape_error("two -1", ValueError, r"only one dimension can be inferred", shape=(-1, -1)),
         _reshape_error(
+            "integer x",
+            TypeError,
+            r"^x must have a floating dtype",
+            x=ArraySpec((2, 3), "int64"),
+            shape=(3, 2),
+        ),
+        _reshape_error(
+            "x is a list", TypeError, r"^x must be a numpy.ndarray, got list", x=[1.0], shape=-1
+        ),
+        _reshape_error(
+            "integer x (backward)",
+            TypeError,
+            r"^x must have a floating dtype",
+            x=ArraySpec((2, 3), "int64"),
+            grad_out=ArraySpec((3, 2)),
+            shape=(3, 2),
+        ),
+        _reshape_error(
             "-2",
             ValueError,
             r"invalid shape dimension -2 at index 0 of shape=\(-2, 3\)",
@@ -548,4 +575,20 @@ DROPOUT = OpSpec(
     ),
 )
 
-OPS: tuple[OpSpec, ...] = (LINEAR, FLATTEN, RESHAPE, DROPOUT)
+
+def _linear_upstream(arguments: Mapping[str, Any]) -> Any:
+    """An upstream shaped like linear's output (x's leading dims, out_features) when x and a
+    2-D weight are array placeholders; None when the case cannot be posed to the backward."""
+    x, weight = arguments.get("x"), arguments.get("weight")
+    if isinstance(x, ArraySpec) and isinstance(weight, ArraySpec) and len(weight.shape) == 2:
+        return ArraySpec((*x.shape[:-1], weight.shape[0]))
+    return None
+
+
+# linear's forward error cases run through its backward too (which validates x, W and b itself)
+OPS: tuple[OpSpec, ...] = (
+    dataclasses.replace(LINEAR, error_cases=in_backward_too(LINEAR.error_cases, _linear_upstream)),
+    FLATTEN,
+    RESHAPE,
+    DROPOUT,
+)

@@ -83,6 +83,7 @@ from refcnn.functional.conv import conv2d, conv2d_backward
 from refcnn.functional.dropout import dropout
 from refcnn.functional.pooling import max_pool2d, max_pool2d_backward
 from refcnn.functional.softmax import log_softmax, softmax
+from refcnn.geometry import check_float_tensor
 from refcnn.layers import Affine, Convolution, Dropout, MaxPooling, Relu
 from refcnn.networks import (
     DEEP_CONV_PARAMS,
@@ -395,17 +396,23 @@ def _simple_backward(
     return (grad_x, *(grads[name] for name in SIMPLE_PARAMETERS))
 
 
+def _masks(mask1: Any, mask2: Any) -> tuple[Any, Any]:
+    """The dropout masks, checked under the catalog's names (refcnn.networks calls each one
+    ``mask`` when dropout checks it)."""
+    return check_float_tensor(mask1, "mask1"), check_float_tensor(mask2, "mask2")
+
+
 def _deep_forward(
     x: Any, t: Any, mask1: Any, mask2: Any, dropout_ratio: float, **params: Any
 ) -> Any:
-    return deep_conv_net_loss(x, _labels(t), params, (mask1, mask2), dropout_ratio)
+    return deep_conv_net_loss(x, _labels(t), params, _masks(mask1, mask2), dropout_ratio)
 
 
 def _deep_backward(
     grad_out: Any, x: Any, t: Any, mask1: Any, mask2: Any, dropout_ratio: float, **params: Any
 ) -> tuple[Any, ...]:
     grad_x, grads = deep_conv_net_loss_backward(
-        grad_out, x, _labels(t), params, (mask1, mask2), dropout_ratio
+        grad_out, x, _labels(t), params, _masks(mask1, mask2), dropout_ratio
     )
     return (grad_x, *(grads[name] for name in DEEP_PARAMETERS))
 

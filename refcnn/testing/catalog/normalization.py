@@ -8,6 +8,7 @@ entry's roundings say which of its terms it uses.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -673,11 +674,14 @@ def _running_stats_layout(params: Mapping[str, Any]) -> Layout:
     return shapes, {"momentum": params["momentum"]}
 
 
-def _running_stats_stacked(
-    x: Any, running_mean: Any, running_var: Any, momentum: float = 0.1
-) -> Any:
-    """The new (running_mean, running_var) as one (2, C) array: one output per catalog op."""
-    return np.stack(batch_norm_running_stats(x, running_mean, running_var, momentum))
+def _running_stats_stacked(x: Any, running_mean: Any, running_var: Any, **kwargs: Any) -> Any:
+    """The new (running_mean, running_var) as one (2, C) array: one output per catalog op.
+    Keywords pass through, so that a keyword left out takes batch_norm_running_stats's own
+    default (the signature below is its, for the checks that read the defaults)."""
+    return np.stack(batch_norm_running_stats(x, running_mean, running_var, **kwargs))
+
+
+_running_stats_stacked.__signature__ = inspect.signature(batch_norm_running_stats)  # type: ignore[attr-defined]
 
 
 def _running_stats_roundings(
@@ -936,7 +940,7 @@ LAYER_NORM = OpSpec(
         _ln_error(
             "normalized_shape longer than x",
             ValueError,
-            r"x must be at least 3-D",
+            r"x must be at least 3-D \(\*, 1, 3, 2\), got x.shape=\(3, 2\)",
             x=ArraySpec((3, 2)),
             normalized_shape=(1, 3, 2),
         ),
@@ -961,8 +965,20 @@ LAYER_NORM = OpSpec(
         _ln_error(
             "flat weight",
             ValueError,
-            r"weight must be 2-D",
+            r"weight must be 2-D normalized_shape=\(3, 2\), got weight.shape=\(6,\)",
             weight=ArraySpec((6,)),
+        ),
+        _ln_error(
+            "float32 weight with float64 x",
+            TypeError,
+            r"weight.dtype=float32 differs from x.dtype=float64",
+            weight=ArraySpec((3, 2), "float32"),
+        ),
+        _ln_error(
+            "a float inside normalized_shape",
+            TypeError,
+            r"normalized_shape must be an int or a tuple of ints, got \(3, 2.0\)",
+            normalized_shape=(3, 2.0),
         ),
         _ln_error(
             "bias of the wrong shape",
@@ -1134,7 +1150,12 @@ GROUP_NORM = OpSpec(
             "num_groups 0", ValueError, r"num_groups must be >= 1, got num_groups=0", num_groups=0
         ),
         _gn_error("float num_groups", TypeError, r"num_groups must be an int", num_groups=3.0),
-        _gn_error("x is 1-D", ValueError, r"x must be at least 2-D", x=ArraySpec((6,))),
+        _gn_error(
+            "x is 1-D",
+            ValueError,
+            r"x must be at least 2-D \(N, C, \*\), got x.shape=\(6,\)",
+            x=ArraySpec((6,)),
+        ),
         _gn_error(
             "integer x", TypeError, r"x must have a floating dtype", x=ArraySpec((2, 6), "int32")
         ),
@@ -1145,17 +1166,28 @@ GROUP_NORM = OpSpec(
             weight=ArraySpec((5,)),
         ),
         _gn_error(
+            "bias of the wrong length",
+            ValueError,
+            r"bias.shape=\(5,\), but x.shape=\(2, 6, 3, 2\) has C=6",
+            bias=ArraySpec((5,)),
+        ),
+        _gn_error(
             "one sample with one value per group",
             ValueError,
             r"Expected more than 1 value per group.*x.shape=\(1, 4, 1, 1\) with num_groups=4",
             x=ArraySpec((1, 4, 1, 1)),
             num_groups=4,
         ),
-        _gn_error("negative eps (torch: NaN)", ValueError, r"eps must be non-negative", eps=-1e-5),
+        _gn_error(
+            "negative eps (torch: NaN)",
+            ValueError,
+            r"eps must be non-negative \(torch returns NaN for eps < 0\), got eps=-1e-05",
+            eps=-1e-5,
+        ),
         _gn_error(
             "grad_out of the wrong shape (backward)",
             ValueError,
-            r"grad_out.shape=\(2, 6, 2, 3\)",
+            r"grad_out.shape=\(2, 6, 2, 3\), but the output has x's shape \(2, 6, 3, 2\)",
             grad_out=ArraySpec((2, 6, 2, 3)),
         ),
     ),
