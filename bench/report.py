@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+CONFORMANCE_TARGET_S = 180.0  # `nox -s conformance`, ci profile, reused venv, 2 cores
 GRADCHECK_TARGET = 10.0  # a directional check on a ≥ 100k-element conv input, in fwd+bwd units
 GRADCHECK_MIN_ELEMENTS = 100_000
 
@@ -41,6 +42,7 @@ def _threads(run: dict[str, Any]) -> str:
 
 
 def _target_rows(result: dict[str, Any]) -> list[str]:
+    conformance = result.get("conformance")
     lines = []
     for run in result["runs"]:
         for op in ("conv2d", "max_pool2d", "avg_pool2d"):
@@ -98,10 +100,34 @@ def _target_rows(result: dict[str, Any]) -> list[str]:
                 f"| {cost:.1f}× (x: {g['elements']['x']} elements) "
                 f"| {'yes' if cost <= GRADCHECK_TARGET else 'NO'} |"
             )
+    ci = next((r for r in (conformance or {}).get("runs", []) if r["profile"] == "ci"), None)
+    measured, met = "not measured yet: `python bench/run.py --conformance`", "—"
+    if ci is not None:
+        measured = f"{ci['seconds']:.0f} s ({ci['summary']})"
+        met = "yes" if ci["seconds"] <= CONFORMANCE_TARGET_S and ci["exit_code"] == 0 else "NO"
     lines.append(
-        "| `nox -s conformance`, ci profile, reused venv ≤ 3 min on 2 cores "
-        "| not timed by this harness (see docs/performance.md) | — |"
+        f"| `nox -s conformance`, ci profile, reused venv ≤ 3 min on 2 cores | {measured} | {met} |"
     )
+    return lines
+
+
+def _conformance_table(conformance: dict[str, Any] | None) -> list[str]:
+    if not conformance:
+        return ["Not measured yet: `python bench/run.py --conformance ci thorough`."]
+    lines = [
+        f"`{conformance['command']}` (what `nox -s conformance` runs before its report), "
+        f"{conformance['cpus']} cores, measured {conformance['date']} (load average "
+        f"{', '.join(f'{v:.2f}' for v in conformance['load_average'])} at the end):",
+        "",
+        "| profile | wall time | pytest summary | examples per property (pytest's header) |",
+        "|---|--:|---|---|",
+    ]
+    for r in conformance["runs"]:
+        minutes, seconds = divmod(round(r["seconds"]), 60)
+        examples = r["examples"].removeprefix("refcnn: ")
+        lines.append(
+            f"| {r['profile']} | {minutes} min {seconds:02d} s | {r['summary']} | {examples} |"
+        )
     return lines
 
 
@@ -245,6 +271,10 @@ def markdown(result: dict[str, Any]) -> str:
         "time into one reused buffer.",
         "",
         *_memory_table(first),
+        "",
+        "## The conformance session per hypothesis profile",
+        "",
+        *_conformance_table(result.get("conformance")),
         "",
         "## Suite time per hypothesis profile",
         "",

@@ -3,6 +3,8 @@
     python bench/run.py                      # threads 1 and 2, about 3 minutes on 2 cores
     python bench/run.py --threads 1 --quick  # a fast look (fewer rounds, no 2-thread run)
     python bench/run.py --suite              # also time the test suite per hypothesis profile
+    python bench/run.py --conformance ci thorough  # also time the conformance session's pytest
+    python bench/run.py --only-suites --conformance  # just that, keeping the last ratios
 
 Every figure is a RATIO of two timings taken in the same process, interleaved round by round
 (see bench/timing.py), with NumPy's BLAS and torch set to the same number of threads: each
@@ -346,6 +348,50 @@ def suite_scaling() -> dict[str, Any]:
     }
 
 
+# --- the conformance session's time -------------------------------------------------------------
+
+# `nox -s conformance` runs this pytest command (then writes its report, which takes seconds):
+# timed here in the current environment, i.e. with a reused venv and no install step.
+CONFORMANCE = ["properties", "conformance", "-n", "auto", "-p", "no:cacheprovider"]
+
+
+def conformance_times(profiles: list[str]) -> dict[str, Any]:
+    """Wall time of the conformance session's pytest (2 xdist workers on 2 cores) per profile,
+    with the header line that says how many examples each property draws."""
+    runs = []
+    for profile in profiles:
+        with tempfile.TemporaryDirectory() as records:
+            start = time.perf_counter()
+            completed = subprocess.run(
+                [sys.executable, "-m", "pytest", *CONFORMANCE],
+                cwd=ROOT,
+                env={**os.environ, "REFCNN_PROFILE": profile, "REFCNN_RECORDS_DIR": records},
+                capture_output=True,
+                text=True,
+            )
+            seconds = time.perf_counter() - start
+        lines = completed.stdout.splitlines()
+        summary = [line for line in lines if " passed" in line or " failed" in line]
+        header = [line for line in lines if line.startswith("refcnn: hypothesis profile")]
+        runs.append(
+            {
+                "profile": profile,
+                "seconds": seconds,
+                "summary": summary[-1].strip("= ") if summary else completed.stdout[-300:],
+                "examples": header[0] if header else "",
+                "exit_code": completed.returncode,
+            }
+        )
+        print(f"  conformance {profile}: {seconds:.0f} s {runs[-1]['summary']}", file=sys.stderr)
+    return {
+        "command": "pytest " + " ".join(CONFORMANCE),
+        "runs": runs,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
 # --- the parent: children, then the report ------------------------------------------------------
 
 
@@ -355,6 +401,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per ratio")
     parser.add_argument("--quick", action="store_true", help="5 rounds, smaller grad checks")
     parser.add_argument("--suite", action="store_true", help="also time the suite per profile")
+    parser.add_argument(
+        "--conformance",
+        nargs="*",
+        metavar="PROFILE",
+        help="also time the conformance session's pytest under these profiles (default: ci)",
+    )
+    parser.add_argument(
+        "--only-suites", action="store_true", help="time the suites only; keep the last ratios"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -366,8 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     from bench.report import write_reports
 
     started = time.perf_counter()
+    previous = args.out / "bench.json"
+    kept = json.loads(previous.read_text()) if previous.is_file() else {}
     result: dict[str, Any] = {"environment": environment(), "runs": []}
-    for threads in args.threads:
+    if args.only_suites:  # the ratios, checks and memory of the last full run stay as they were
+        result = dict(kept)
+    for threads in [] if args.only_suites else args.threads:
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / "child.json"
             env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
@@ -377,14 +436,17 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--quick"] if args.quick else []
             subprocess.run(command, env=env, check=True)
             result["runs"].append(json.loads(out.read_text()))
-    previous = args.out / "bench.json"
-    if args.suite:
-        result["suite"] = suite_scaling()
-    elif previous.is_file():  # keep the last measured suite times (they take long to redo)
-        result["suite"] = json.loads(previous.read_text()).get("suite")
-    result["environment"]["load_average_end"] = os.getloadavg()
-    result["environment"]["bench_seconds"] = time.perf_counter() - started
-    result["environment"]["command"] = "python bench/run.py " + " ".join(sys.argv[1:])
+    # the suites take minutes to hours: the last measured times stay until measured again
+    result["suite"] = suite_scaling() if args.suite else kept.get("suite")
+    result["conformance"] = (
+        conformance_times(args.conformance or ["ci"])
+        if args.conformance is not None
+        else kept.get("conformance")
+    )
+    if not args.only_suites:
+        result["environment"]["load_average_end"] = os.getloadavg()
+        result["environment"]["bench_seconds"] = time.perf_counter() - started
+        result["environment"]["command"] = "python bench/run.py " + " ".join(sys.argv[1:])
     write_reports(result, args.out)
     print(f"bench: wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}", file=sys.stderr)
     return 0
