@@ -68,22 +68,22 @@ def pytest_report_header(config: pytest.Config) -> str:
     return (
         f"refcnn: hypothesis profile {profile!r}: up to {chosen.max_examples} examples per "
         f"property test (each op x check x dtype), {costly_examples(chosen.max_examples)} for "
-        f"the checks an op marks costly (the networks' full Jacobians), plus the ops' edge "
-        f"cases; {seeds}"
+        f"the checks an op marks costly (the networks' full Jacobians) and the checks of "
+        f"validation, plus the ops' edge cases; {seeds}"
     )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests family by family (stable: in order of each family's first test, a family
-    with costly tests first), so that families complete one after another and the progress
-    lines come throughout the run. Every
-    xdist worker sorts the same way, as xdist requires. Under mutmut, the order of
-    :mod:`refcnn.testing.mutation_order` instead."""
-    group = Grouping().group
+    with an op's costly checks first), so that families complete one after another and the
+    progress lines come throughout the run. Every xdist worker sorts the same way, as xdist
+    requires. Under mutmut, the order of :mod:`refcnn.testing.mutation_order` instead."""
+    grouping = Grouping()
+    group = grouping.group
     first: dict[str, int] = {}
     for index, item in enumerate(items):
         first.setdefault(group(item.nodeid), index)
-    costly = {group(item.nodeid) for item in items if item.name.startswith("test_costly_")}
+    costly = grouping.costly_families
     # the family with the longest tests first, so that pytest-xdist's workers finish together
     items.sort(key=lambda item: (group(item.nodeid) not in costly, first[group(item.nodeid)]))
     mutant = mutation_order.mutant_under_test()
@@ -100,6 +100,7 @@ class Grouping:
         from refcnn.testing import catalog
 
         self.families = {spec.name: spec.family for spec in catalog.OPS}
+        self.costly_families = {spec.family for spec in catalog.OPS if spec.costly_checks}
 
     def group(self, nodeid: str) -> str:
         path, _, name = nodeid.partition("::")

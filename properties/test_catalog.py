@@ -27,7 +27,7 @@ CASES, COSTLY_CASES = (
     [
         pytest.param(check, spec, budget, id=f"{check.__name__}-{spec.name}")
         for check, spec, budget in TRIPLES
-        if (check.__name__ in spec.costly_checks) == costly
+        if (check.__name__ in spec.costly_checks | checks.FEWER_EXAMPLES) == costly
     ]
     for costly in (False, True)
 )
@@ -50,7 +50,8 @@ def test_property(check: Callable[..., None], spec: Any, budget: str, data: Any)
 @settings(max_examples=costly_examples(settings.default.max_examples))
 @given(data=st.data())
 def test_costly_property(check: Callable[..., None], spec: Any, budget: str, data: Any) -> None:
-    """A check that costs its op seconds per example (OpSpec.costly_checks), on fewer examples."""
+    """A check that costs its op seconds per example (OpSpec.costly_checks), or one of
+    validation (checks.FEWER_EXAMPLES), on a quarter of the examples."""
     check(spec, data.draw(samples(spec, budget), label="sample"))
 
 

@@ -799,6 +799,11 @@ def raises_documented_error(spec: OpSpec, case: ErrorCase) -> None:
     )
 
 
+# Checks of validation rather than numerics: whether a bad argument is refused depends on the
+# shapes drawn, hardly on the values, so they run a quarter of the profile's examples, like an
+# op's costly checks (profiles.costly_examples), besides every edge case.
+FEWER_EXAMPLES = frozenset({"backward_rejects_a_bad_upstream", "inputs_must_be_arrays"})
+
 # Every property check the catalog's ops get (properties/test_catalog.py; the conventions get the
 # same, tests/test_conventions.py): (check, capability an op needs for it, size budget of the
 # drawn samples). matches_torch is not here: it compares with another implementation.
