@@ -1,6 +1,10 @@
-"""The rounding-error model and the finite-difference helpers, on cases with known answers."""
+"""The rounding-error model and the finite-difference helpers, on cases with known answers; conv2d
+whatever its chunking."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -8,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refcnn import gradcheck
+from refcnn.functional import conv
+from refcnn.testing import catalog, checks
 from refcnn.testing.tolerance import gamma, observed_over_bound, unit_roundoff
 
 
@@ -105,3 +111,29 @@ def test_empty_inputs_have_empty_derivatives() -> None:
     assert gradcheck.numerical_gradient(lambda v: float(np.sum(v)), empty).shape == (0,)
     jacobian = gradcheck.numerical_jacobian(np.sin, empty.astype(np.float32))
     assert (jacobian.shape, jacobian.dtype) == ((0, 0), np.float32)
+
+
+# --- conv2d's chunks ---------------------------------------------------------------------------
+# conv2d unfolds a few images at a time (CHUNK_BYTES of windows per chunk): the result must not
+# depend on how the batch is cut. The catalog's samples are small enough to fit in one chunk, so
+# here every image is its own chunk and the usual checks run again.
+
+CONV2D = catalog.get("conv2d")
+CHUNK_CASES = [case.id for case in CONV2D.edge_cases if case.params.get("batch", 2) >= 2]
+
+
+@pytest.mark.parametrize(
+    "check",
+    [checks.matches_definition, checks.directional_fd, checks.batch_slices],
+    ids=lambda check: check.__name__,
+)
+@pytest.mark.parametrize("case", CHUNK_CASES)
+def test_one_image_per_chunk_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, check: Callable[..., Any], case: str
+) -> None:
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # max(1, 1 // bytes per image) = 1 image
+    check(CONV2D, CONV2D.edge_sample(case))
+
+
+def test_there_are_cases_with_several_images() -> None:
+    assert len(CHUNK_CASES) >= 5

@@ -83,16 +83,18 @@ def test_state_is_created_at_the_first_step_with_torchs_keys(name: str) -> None:
 
 @PARAMETRIZED
 def test_a_parameter_without_gradient_is_skipped(name: str) -> None:
-    """grad None: the parameter and its state are left alone (torch: ``p.grad is None``)."""
+    """grad None: the parameter and its state are left alone (torch: ``p.grad is None``), and
+    the parameters after it still step."""
     cls, hyperparameters, _ = CLASSES[name]
-    params = _arrays((3,), (2, 2))
-    frozen = params[1].copy()
+    params = _arrays((3,), (2, 2), (2,))
+    frozen, moving = params[1].copy(), params[2].copy()
     optimizer = cls(params, **hyperparameters, weight_decay=0.1)
     state_before = optimizer.state[1]
     for _ in range(3):
-        optimizer.step([RNG.standard_normal(3), None])
+        optimizer.step([RNG.standard_normal(3), None, RNG.standard_normal(2)])
     np.testing.assert_array_equal(params[1], frozen)
     assert optimizer.state[1] is state_before
+    assert not np.array_equal(params[2], moving)
 
 
 def test_zero_gradient_steps_count_as_steps() -> None:
@@ -163,23 +165,75 @@ def test_the_step_count_in_the_state_is_torchs(name: str) -> None:
         assert "step" not in ours.state[0] and "step" not in theirs.state[mirror]
 
 
+# hyperparameters given alone, the others left to their defaults: weight decay makes Adam's
+# decoupled_weight_decay matter; Adagrad's state starts from initial_accumulator_value
+ALONE: dict[str, dict[str, Any]] = {"Adagrad": {"initial_accumulator_value": 0.5}}
+
+
+@pytest.mark.parametrize("given", ["nothing", "weight_decay", "own"])
 @PARAMETRIZED
-def test_a_step_function_without_hyperparameters_is_its_class_without_them(name: str) -> None:
+def test_a_step_function_without_hyperparameters_is_its_class_without_them(
+    name: str, given: str
+) -> None:
     """The pure ``<name>_step``'s keyword defaults are its constructor's, bit for bit over four
-    steps (the catalog compares the constructors' defaults with torch's; the classes pass every
-    hyperparameter to the step function, so its own defaults need this test)."""
+    steps, with no hyperparameter given and with one given alone (the catalog compares the
+    constructors with torch; the classes pass every hyperparameter to the step function, so its
+    own defaults need this test)."""
     cls = CLASSES[name][0]
+    kwargs = {"nothing": {}, "weight_decay": {"weight_decay": 0.1}, "own": ALONE.get(name, {})}
     (theta,) = _arrays((2, 3))
     param, state = theta.copy(), None
-    optimizer = cls([theta])
+    optimizer = cls([theta], **kwargs[given])
     for _ in range(4):
         grad = RNG.standard_normal((2, 3))
         optimizer.step([grad])
-        param, state = cls.step_function(param, grad, state)
+        param, state = cls.step_function(param, grad, state, **kwargs[given])
     np.testing.assert_array_equal(param, theta)
     assert state is not None and state.keys() == optimizer.state[0].keys()
     for key, value in state.items():
         np.testing.assert_array_equal(value, optimizer.state[0][key])
+
+
+@PARAMETRIZED
+def test_constructor_defaults_are_torchs(name: str) -> None:
+    """Every defaulted hyperparameter of a constructor has torch.optim's default, exactly (the
+    catalog's trajectories leave hyperparameters out only one strategy draw at a time)."""
+    import inspect
+
+    import torch
+
+    ours = inspect.signature(CLASSES[name][0]).parameters.values()
+    theirs = inspect.signature(getattr(torch.optim, name)).parameters
+    defaulted = [p for p in ours if p.default is not inspect.Parameter.empty]
+    assert defaulted
+    for parameter in defaulted:
+        assert parameter.default == theirs[parameter.name].default, parameter.name
+
+
+def test_adagrad_init_defaults_to_torchs_initial_accumulator() -> None:
+    (theta,) = _arrays((3,))
+    state = optim.adagrad_init(theta)
+    np.testing.assert_array_equal(state["sum"], optim.Adagrad([theta]).state[0]["sum"])
+    np.testing.assert_array_equal(state["sum"], np.zeros(3))
+
+
+@PARAMETRIZED
+def test_weight_decay_one_decays(name: str) -> None:
+    """weight_decay = 1 is an ordinary value (a shortcut for 0 must not catch it): with a zero
+    gradient, the first step equals the step on the gradient θ (coupled decay: g + 1·θ) or
+    shrinks θ by lr (decoupled: θ·(1 − lr·1))."""
+    cls, hyperparameters, _ = CLASSES[name]
+    (theta,) = _arrays((4,))
+    start = theta.copy()
+    cls([theta], **hyperparameters, weight_decay=1.0).step([np.zeros(4)])
+    if name == "AdamW":
+        expected = start.copy()
+        optim.AdamW([expected], **hyperparameters, weight_decay=0.0).step([np.zeros(4)])
+        expected = expected * (1 - 1e-3)
+    else:
+        expected = start.copy()
+        cls([expected], **hyperparameters).step([start.copy()])
+    np.testing.assert_allclose(theta, expected, rtol=1e-14, atol=0)
 
 
 STEP_FUNCTIONS: list[Callable[..., Any]] = [
@@ -230,6 +284,41 @@ def test_step_functions_validate_like_the_constructors() -> None:
         optim.sgd_step(np.zeros(2), np.zeros(3))
     with pytest.raises(TypeError, match=r"grad.dtype=float32 differs from param.dtype=float64"):
         optim.sgd_step(np.zeros(2), np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match=r"^Nesterov momentum requires a momentum"):
+        optim.sgd_step(np.zeros(2), np.zeros(2), nesterov=True)
+    with pytest.raises(ValueError, match=r"^Invalid momentum_decay value: -0.1$"):
+        optim.nadam_step(np.zeros(2), np.zeros(2), momentum_decay=-0.1)
+    with pytest.raises(ValueError, match=r"^betas must be a pair"):
+        optim.adam_step(np.zeros(2), np.zeros(2), betas=(0.9, 0.99, 0.999))
+
+
+@pytest.mark.parametrize("step", STEP_FUNCTIONS, ids=lambda f: f.__name__)
+def test_step_functions_name_what_they_refuse(step: Callable[..., Any]) -> None:
+    """param and grad given as lists, and a state buffer of the wrong dtype or shape, are refused
+    by name (the catalog's trajectories only reach the classes with valid arrays)."""
+    param, grad = _arrays((3,), (3,))
+    with pytest.raises(TypeError, match=r"^param must be a numpy.ndarray, got list"):
+        step(param.tolist(), grad)
+    with pytest.raises(TypeError, match=r"^grad must be a numpy.ndarray, got list"):
+        step(param, grad.tolist())
+    kwargs = {"momentum": 0.9} if step is optim.sgd_step else {}
+    _, state = step(param, grad, None, **kwargs)
+    name = next(key for key, value in state.items() if isinstance(value, np.ndarray))
+    wrong_dtype = {**state, name: state[name].astype(np.float32)}
+    with pytest.raises(
+        TypeError, match=rf"^state\['{name}'\].dtype=float32 differs from param.dtype=float64"
+    ):
+        step(param, grad, wrong_dtype, **kwargs)
+    with pytest.raises(ValueError, match=rf"state\['{name}'\]"):
+        step(param, grad, {**state, name: np.zeros(4)}, **kwargs)
+    with pytest.raises(ValueError, match=rf"state\['{name}'\]"):
+        step(param, grad, {**state, name: [0.0, 0.0, 0.0]}, **kwargs)
+
+
+def test_constructors_validate_before_any_step() -> None:
+    (theta,) = _arrays((2,))
+    with pytest.raises(ValueError, match=r"^Nesterov momentum requires a momentum"):
+        optim.SGD([theta], lr=0.1, nesterov=True)
 
 
 def test_sgd_accepts_lr_nan_as_torch_does() -> None:

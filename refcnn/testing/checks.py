@@ -473,8 +473,11 @@ def batch_slices(spec: OpSpec, sample: Sample) -> None:
     out = spec.forward(**sample.inputs, **sample.kwargs)
     upstream = sample.random(np.shape(out), "upstream")
     grads = spec.backward_dict(upstream, sample.inputs, sample.kwargs) if spec.backward else {}
-    totals: dict[str, Any] = {n: 0.0 for n in grads if n not in batched}
-    total_bounds: dict[str, Any] = {n: 0.0 for n in totals}
+    # the sums over samples start at zeros shaped like each shared gradient (an empty batch: 0)
+    totals: dict[str, Any] = {
+        n: np.zeros(np.shape(g)) for n, g in grads.items() if n not in batched
+    }
+    total_bounds: dict[str, Any] = {n: np.zeros(np.shape(totals[n])) for n in totals}
     for index in range(sample.inputs[batched[0]].shape[0]):
         piece = slice(index, index + 1)
         sliced = {k: v[piece] if k in batched else v for k, v in sample.inputs.items()}

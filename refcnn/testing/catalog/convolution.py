@@ -307,6 +307,9 @@ CONV2D = OpSpec(
         ),
         EdgeCase("asymmetric per-side padding", _conv_params(padding=(0, 2, 1, 0))),
         EdgeCase(
+            "an empty batch (N = 0): empty output, zero weight gradient", _conv_params(batch=0)
+        ),
+        EdgeCase(
             "no bias, dilation and stride",
             _conv_params(bias=False, input_size=(9, 8), dilation=(2, 3), stride=(2, 1)),
         ),
@@ -345,6 +348,36 @@ CONV2D = OpSpec(
             groups=4,
         ),
         _conv_error("groups 0", ValueError, r"groups must be a positive int", groups=0),
+        _conv_error(
+            "groups True (a bool is not an int here)",
+            ValueError,
+            r"groups must be a positive int, got groups=True",
+            groups=True,
+        ),
+        _conv_error(
+            "3-D weight",
+            ValueError,
+            r"weight must be 4-D \(C_out, C_in/groups, KH, KW\), got weight.shape=\(6, 4, 3\)",
+            weight=ArraySpec((6, 4, 3)),
+        ),
+        _conv_error(
+            "2-D bias",
+            ValueError,
+            r"bias must be 1-D \(C_out,\), got bias.shape=\(6, 1\)",
+            bias=ArraySpec((6, 1)),
+        ),
+        _conv_error(
+            "float32 bias with float64 x",
+            TypeError,
+            r"bias.dtype=float32 differs from x.dtype=float64",
+            bias=ArraySpec((6,), "float32"),
+        ),
+        _conv_error(
+            "3-D grad_out (backward)",
+            ValueError,
+            r"grad_out must be 4-D \(N, C_out, OH, OW\), got grad_out.shape=\(6, 3, 3\)",
+            grad_out=ArraySpec((6, 3, 3)),
+        ),
         _conv_error(
             "bias of the wrong length", ValueError, r"bias.shape=\(5,\)", bias=ArraySpec((5,))
         ),

@@ -369,6 +369,13 @@ MAX_POOL2D = OpSpec(
             _max_params(input_size=(3, 2), kernel_size=2, stride=1, padding=1, dilation=(3, 2)),
         ),
         EdgeCase("3-D input (C, H, W)", _max_params(batched=False, dilation=(2, 1))),
+        EdgeCase(
+            "257 taps, the maximum at the last: its index needs 9 bits",
+            _max_params(
+                batch=1, channels=1, input_size=(257, 1), kernel_size=(257, 1), stride=1, padding=0
+            ),
+            arrays={"x": np.arange(257.0).reshape(1, 1, 257, 1) / 257},
+        ),
     ),
     error_cases=(
         ErrorCase(
@@ -394,6 +401,12 @@ MAX_POOL2D = OpSpec(
             {"x": ArraySpec((1, 1, 4, 0)), "kernel_size": 1},
             ValueError,
             r"x must have non-empty H and W",
+        ),
+        ErrorCase(
+            "empty H",
+            {"x": ArraySpec((1, 1, 0, 4)), "kernel_size": 1},
+            ValueError,
+            r"x must have non-empty H and W, got x.shape=\(1, 1, 0, 4\)",
         ),
         ErrorCase(
             "stride 0",
@@ -663,7 +676,8 @@ def _adaptive_lengths(inputs: Mapping[str, Any], kwargs: Mapping[str, Any]) -> d
         length if out is None else out for out, length in zip(pair, (height, width), strict=True)
     )
     rows, columns = adaptive_windows(height, oh), adaptive_windows(width, ow)
-    largest = max(b - a for a, b in rows) * max(b - a for a, b in columns)
+    # (an output size 0 has no windows: nothing is added, default 0)
+    largest = max((b - a for a, b in rows), default=0) * max((b - a for a, b in columns), default=0)
     sharing = max(sum(a <= h < b for a, b in rows) for h in range(height)) * max(
         sum(a <= w < b for a, b in columns) for w in range(width)
     )
@@ -725,6 +739,12 @@ ADAPTIVE_AVG_POOL2D = OpSpec(
         ),
         EdgeCase("None keeps the input size", _adaptive_case(output_size=(None, 3))),
         EdgeCase("output 1 is the global mean", _adaptive_case(output_size=1)),
+        EdgeCase(
+            "output 0 along H: an empty output, a zero gradient (torch 2.13's forward agrees; "
+            "its backward refuses an empty grad_output, so no torch comparison)",
+            _adaptive_case(output_size=(0, 2)),
+            checks=("directional_fd", "full_jacobian_fd", "adjoint", "upstream_linearity"),
+        ),
         EdgeCase("3-D input (C, H, W)", _adaptive_case(batched=False, output_size=4)),
     ),
     error_cases=(
