@@ -175,6 +175,12 @@ LINEAR = OpSpec(
         _linear_error(
             "integer x", TypeError, r"x must have a floating dtype", x=ArraySpec((5, 4), "int64")
         ),
+        _linear_error(
+            "float32 bias with float64 x",
+            TypeError,
+            r"bias.dtype=float32 differs from x.dtype=float64",
+            bias=ArraySpec((3,), "float32"),
+        ),
         _linear_error("x is a list", TypeError, r"x must be a numpy.ndarray, got list", x=[[1.0]]),
         _linear_error(
             "grad_out of the wrong shape (backward)",

@@ -1555,6 +1555,12 @@ def _binary_error_cases(name: str) -> tuple[ErrorCase, ...]:
             TypeError,
             rf"weight.dtype=float32 differs from {name}.dtype=float64",
         ),
+        ErrorCase(
+            f"float32 target for float64 {name}",
+            {**valid, "target": np.full((2, 4), 0.25, np.float32)},
+            TypeError,
+            rf"target.dtype=float32 differs from {name}.dtype=float64",
+        ),
     )
 
 

@@ -513,7 +513,7 @@ BATCH_NORM_TRAIN = OpSpec(
         _bn_error(
             "x is 1-D",
             ValueError,
-            r"x must be at least 2-D .*x.shape=\(3,\)",
+            r"x must be at least 2-D \(N, C, \*\), got x.shape=\(3,\)",
             x=ArraySpec((3,)),
             training=True,
         ),
@@ -548,9 +548,12 @@ BATCH_NORM_TRAIN = OpSpec(
         _bn_error(
             "eps 0 in training",
             ValueError,
-            r"eps must be positive in training",
+            r"eps must be positive in training \(as torch\), got eps=0.0",
             eps=0.0,
             training=True,
+        ),
+        _bn_error(
+            "eps a string", TypeError, r"eps must be a real number, got eps='0.1'", eps="0.1"
         ),
         _bn_error(
             "running_mean of the wrong length",
@@ -637,7 +640,12 @@ BATCH_NORM_EVAL = OpSpec(
             running_mean=None,
             running_var=None,
         ),
-        _bn_error("negative eps", ValueError, r"eps must be non-negative .*eps=-1.0", eps=-1.0),
+        _bn_error(
+            "negative eps",
+            ValueError,
+            r"eps must be non-negative \(as torch\), got eps=-1.0",
+            eps=-1.0,
+        ),
         _bn_error(
             "running_var of the wrong length",
             ValueError,
@@ -760,6 +768,7 @@ BATCH_NORM_RUNNING_STATS = OpSpec(
     docs="docs/normalization.md",
     edge_cases=(
         EdgeCase("momentum 1: the buffers become the batch statistics", _rs_params(momentum=1.0)),
+        EdgeCase("momentum 0: the buffers stay as they were", _rs_params(momentum=0.0)),
         EdgeCase("n = 2: the unbiased variance divides by 1", _rs_params(batch=2, spatial=())),
         EdgeCase("batch 1, n = H·W", _rs_params(batch=1, spatial=(3, 2))),
     ),

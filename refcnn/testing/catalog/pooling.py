@@ -475,6 +475,12 @@ MAX_POOL2D = OpSpec(
             r"grad_out.shape=\(1, 1, 3, 3\), but the output has shape \(1, 1, 2, 2\)",
         ),
         ErrorCase(
+            "3-D grad_out for 4-D x (backward)",
+            {"grad_out": ArraySpec((1, 2, 2)), "x": ArraySpec((1, 1, 4, 4)), "kernel_size": 2},
+            ValueError,
+            r"grad_out must be 4-D \(shaped like the output\), got grad_out.shape=\(1, 2, 2\)",
+        ),
+        ErrorCase(
             "float32 grad_out with float64 x (backward)",
             {
                 "grad_out": ArraySpec((1, 1, 2, 2), "float32"),

@@ -133,7 +133,7 @@ def _softmax_terms(x: Array, dim: int) -> tuple[Array, Array, Array, int]:
     """s, |x| + |z| and A = Σ_dim s ⊙ (|x| + |z|), for x of rank ≥ 1 (float64)."""
     axis = normalize_dim(dim, x.ndim)
     s = softmax(x, axis)
-    largest: Array = np.max(x, axis=axis, keepdims=True)
+    largest: Array = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # an empty slice: -inf
     carried = np.abs(x) + np.abs(x - largest)
     weighted: Array = np.sum(_times(s, carried), axis=axis, keepdims=True)
     return s, carried, weighted, axis
@@ -189,11 +189,13 @@ def _log_softmax_magnitude(x: Array, dim: int) -> Array:
     """M_ls = 1 + |log S| + |x| + |m| + |z| + |out| + A."""
     slices, axis = _slices(x, dim)
     _, carried, weighted, _ = _softmax_terms(slices, dim)
-    largest: Array = np.max(slices, axis=axis, keepdims=True)
+    largest: Array = np.max(slices, axis=axis, keepdims=True, initial=-np.inf)
     shifted = slices - largest
-    log_sum: Array = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-    out = shifted - log_sum
-    magnitude = 1 + log_sum + np.abs(largest) + carried + np.abs(out) + weighted
+    # an empty slice: log 0 and −inf + inf, in a per-slice term broadcast over no entries
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_sum: Array = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        out = shifted - log_sum
+        magnitude = 1 + log_sum + np.abs(largest) + carried + np.abs(out) + weighted
     return magnitude.reshape(np.shape(x))
 
 
@@ -259,6 +261,7 @@ def _edge_cases(large_logit_checks: tuple[str, ...] | None = None) -> tuple[Edge
         EdgeCase("dim = -1 of a 3-D array", _params((2, 3, 4), -1)),
         EdgeCase("dim = 1 of a 4-D array (channels)", _params((2, 3, 2, 2), 1, scale=10.0)),
         EdgeCase("one entry along dim", _params((3, 1), 1)),
+        EdgeCase("no entry along dim (length 0): an empty result", _params((3, 0), 1)),
         EdgeCase(  # torch's values (forward and backward) only: x ± h·v is no longer an array
             "0-d x: a single entry (dim 0, as torch allows)",
             _params((), 0),
