@@ -175,16 +175,17 @@ ALONE: dict[str, dict[str, Any]] = {"Adagrad": {"initial_accumulator_value": 0.5
 def test_a_step_function_without_hyperparameters_is_its_class_without_them(
     name: str, given: str
 ) -> None:
-    """The pure ``<name>_step``'s keyword defaults are its constructor's, bit for bit over four
-    steps, with no hyperparameter given and with one given alone (the catalog compares the
-    constructors with torch; the classes pass every hyperparameter to the step function, so its
-    own defaults need this test)."""
+    """The pure ``<name>_step``'s keyword defaults are its constructor's, bit for bit over eight
+    steps (RAdam rectifies from step 6 with its default β₂, and only then reads eps), with no
+    hyperparameter given and with one given alone (the catalog compares the constructors with
+    torch; the classes pass every hyperparameter to the step function, so its own defaults need
+    this test)."""
     cls = CLASSES[name][0]
     kwargs = {"nothing": {}, "weight_decay": {"weight_decay": 0.1}, "own": ALONE.get(name, {})}
     (theta,) = _arrays((2, 3))
     param, state = theta.copy(), None
     optimizer = cls([theta], **kwargs[given])
-    for _ in range(4):
+    for _ in range(8):
         grad = RNG.standard_normal((2, 3))
         optimizer.step([grad])
         param, state = cls.step_function(param, grad, state, **kwargs[given])
