@@ -8,7 +8,7 @@ lint         ruff format --check, ruff check, mypy on refcnn/
 bench        refcnn vs torch CPU, side by side: reports/bench.{md,json} (docs/performance.md)
 docs         the docs as a site in build/site (mkdocs-material, strict: a broken link fails)
 mutation     mutmut over the numerical core, killed by the project's own tests:
-             reports/mutation.{md,json} (docs/mutation.md); not part of CI (it takes hours)
+             reports/mutation.{md,json} (docs/mutation.md); not in CI (1¼–1¾ h from scratch)
 
 Hypothesis profile: REFCNN_PROFILE=dev|ci|thorough (default: ci when CI is set, else dev).
 """
