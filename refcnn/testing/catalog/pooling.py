@@ -747,9 +747,10 @@ ADAPTIVE_AVG_POOL2D = OpSpec(
         EdgeCase("output 1 is the global mean", _adaptive_case(output_size=1)),
         EdgeCase(
             "output 0 along H: an empty output, a zero gradient (torch 2.13's forward agrees; "
-            "its backward refuses an empty grad_output, so no torch comparison)",
+            "its backward refuses an empty grad_output: checks the oracle runs on candidates "
+            "are left out)",
             _adaptive_case(output_size=(0, 2)),
-            checks=("directional_fd", "full_jacobian_fd", "adjoint", "upstream_linearity"),
+            checks=("directional_fd", "full_jacobian_fd"),
         ),
         EdgeCase("3-D input (C, H, W)", _adaptive_case(batched=False, output_size=4)),
     ),
