@@ -316,33 +316,41 @@ SUITE_SUBSET = [
 ]
 
 
-def suite_scaling() -> dict[str, Any]:
-    """Wall time of one subset of the suite under each hypothesis profile (one process, no
-    xdist), to see how the suite grows with max_examples."""
-    runs = []
-    for profile in ("dev", "ci", "thorough"):
+def timed_pytest(arguments: list[str], profile: str, label: str) -> dict[str, Any]:
+    """One pytest run under a hypothesis profile, in a child process: its wall time, pytest's
+    summary line and its header line on the examples per property. Records go to a scratch
+    directory (a timing run must not replace reports/records)."""
+    with tempfile.TemporaryDirectory() as records:
         start = time.perf_counter()
         completed = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE_SUBSET],
+            [sys.executable, "-m", "pytest", *arguments],
             cwd=ROOT,
-            env={**os.environ, "REFCNN_PROFILE": profile, "REFCNN_RECORDS_DIR": ""},
+            env={**os.environ, "REFCNN_PROFILE": profile, "REFCNN_RECORDS_DIR": records},
             capture_output=True,
             text=True,
         )
         seconds = time.perf_counter() - start
-        summary = [line for line in completed.stdout.splitlines() if " passed" in line]
-        runs.append(
-            {
-                "profile": profile,
-                "seconds": seconds,
-                "summary": summary[-1] if summary else completed.stdout[-300:],
-                "exit_code": completed.returncode,
-            }
-        )
-        print(f"  suite {profile}: {seconds:.0f} s {runs[-1]['summary']}", file=sys.stderr)
+    lines = completed.stdout.splitlines()
+    summary = [line for line in lines if " passed" in line or " failed" in line]
+    header = [line for line in lines if line.startswith("refcnn: hypothesis profile")]
+    run = {
+        "profile": profile,
+        "seconds": seconds,
+        "summary": summary[-1].strip("= ") if summary else completed.stdout[-300:],
+        "examples": header[0] if header else "",
+        "exit_code": completed.returncode,
+    }
+    print(f"  {label} {profile}: {seconds:.0f} s {run['summary']}", file=sys.stderr)
+    return run
+
+
+def suite_scaling() -> dict[str, Any]:
+    """Wall time of one subset of the suite under each hypothesis profile (one process, no
+    xdist), to see how the suite grows with max_examples."""
+    arguments = ["-q", "-p", "no:cacheprovider", *SUITE_SUBSET]
     return {
         "subset": "pytest " + " ".join(SUITE_SUBSET),
-        "runs": runs,
+        "runs": [timed_pytest(arguments, p, "suite") for p in ("dev", "ci", "thorough")],
         "load_average": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -358,34 +366,9 @@ CONFORMANCE = ["properties", "conformance", "-n", "auto", "-p", "no:cacheprovide
 def conformance_times(profiles: list[str]) -> dict[str, Any]:
     """Wall time of the conformance session's pytest (2 xdist workers on 2 cores) per profile,
     with the header line that says how many examples each property draws."""
-    runs = []
-    for profile in profiles:
-        with tempfile.TemporaryDirectory() as records:
-            start = time.perf_counter()
-            completed = subprocess.run(
-                [sys.executable, "-m", "pytest", *CONFORMANCE],
-                cwd=ROOT,
-                env={**os.environ, "REFCNN_PROFILE": profile, "REFCNN_RECORDS_DIR": records},
-                capture_output=True,
-                text=True,
-            )
-            seconds = time.perf_counter() - start
-        lines = completed.stdout.splitlines()
-        summary = [line for line in lines if " passed" in line or " failed" in line]
-        header = [line for line in lines if line.startswith("refcnn: hypothesis profile")]
-        runs.append(
-            {
-                "profile": profile,
-                "seconds": seconds,
-                "summary": summary[-1].strip("= ") if summary else completed.stdout[-300:],
-                "examples": header[0] if header else "",
-                "exit_code": completed.returncode,
-            }
-        )
-        print(f"  conformance {profile}: {seconds:.0f} s {runs[-1]['summary']}", file=sys.stderr)
     return {
         "command": "pytest " + " ".join(CONFORMANCE),
-        "runs": runs,
+        "runs": [timed_pytest(CONFORMANCE, p, "conformance") for p in profiles],
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
